@@ -1,0 +1,1 @@
+"""Zero-advantage profiler, stability analysis and figures."""

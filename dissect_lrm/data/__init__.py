@@ -1,0 +1,1 @@
+"""Builders that turn source datasets into verl parquet and benchmarks into the eval schema."""

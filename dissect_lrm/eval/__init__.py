@@ -1,0 +1,1 @@
+"""Multi-run evaluation: backends, resumable store, statistics and reports (never imports trainer)."""

@@ -1,0 +1,1 @@
+"""Answer extraction, grading and hard time bounds (never imports verl or torch)."""

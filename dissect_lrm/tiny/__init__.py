@@ -1,0 +1,36 @@
+"""Tiny-model kit: an offline tokenizer, a random tiny Qwen2 and a synthetic math task, built in seconds.
+
+Used by the tests and the CPU demo so that the CPU path is the production path (same parquet schema,
+same chat-template shape, same boxed answers, a Qwen2-family model loaded with ``from_pretrained``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dissect_lrm.tiny.task import make_problems, write_verl_parquet
+
+
+@dataclass(frozen=True)
+class TinyKit:
+    model_dir: Path
+    train_parquet: Path
+    val_parquet: Path
+
+
+def build_tiny_kit(
+    out_dir: str | Path, *, train_size: int = 64, val_size: int = 16, seed: int = 0, hidden_size: int = 64
+) -> TinyKit:
+    """Build model+tokenizer under ``out_dir/model`` and train/val parquet under ``out_dir/data``."""
+    from dissect_lrm.tiny.model import build_model
+    from dissect_lrm.tiny.tokenizer import build_tokenizer
+
+    out_dir = Path(out_dir)
+    model_dir = out_dir / "model"
+    tokenizer = build_tokenizer(model_dir)
+    build_model(model_dir, tokenizer, hidden_size=hidden_size, seed=seed)
+    problems = make_problems(train_size + val_size, seed=seed)
+    train = write_verl_parquet(problems[:train_size], out_dir / "data" / "train.parquet", "train")
+    val = write_verl_parquet(problems[train_size:], out_dir / "data" / "val.parquet", "test")
+    return TinyKit(model_dir=model_dir, train_parquet=train, val_parquet=val)

@@ -1,0 +1,1 @@
+"""CPU support for verl's real trainer: a gloo platform and an "hf" rollout replica."""

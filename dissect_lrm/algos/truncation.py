@@ -1,0 +1,52 @@
+"""Truncated-sample predicate and the advantage mask of the original's ``mask_truncated_samples`` (fixes K5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+__all__ = ["is_truncated", "truncated_sample_mask"]
+
+
+def is_truncated(
+    responses: torch.Tensor, response_mask: torch.Tensor, eos_token_id: int | Sequence[int]
+) -> torch.Tensor:
+    """A response is truncated iff no EOS token lies among its valid tokens.
+
+    Unlike the original's "fills the padded width" test, a response whose EOS lands exactly on the last
+    slot is complete, not truncated. An empty response (no valid token) counts as truncated.
+
+    Args:
+        responses: ``(bs, L)`` response token ids.
+        response_mask: ``(bs, L)`` 1 on valid tokens.
+        eos_token_id: one id or several (e.g. ``<|im_end|>`` and ``<|endoftext|>``).
+
+    Returns:
+        ``(bs,)`` bool.
+    """
+    eos = torch.as_tensor(eos_token_id, device=responses.device).reshape(-1)
+    has_eos = (torch.isin(responses, eos) & response_mask.bool()).any(dim=-1)
+    return ~has_eos
+
+
+def truncated_sample_mask(
+    truncated: torch.Tensor,
+    correct: torch.Tensor,
+    repetitive: torch.Tensor | None = None,
+    require_repetition: bool = False,
+) -> torch.Tensor:
+    """Samples whose advantage is set to 0 (after group statistics): incorrect *and* truncated.
+
+    With ``require_repetition`` a sample must also be flagged repetitive (the original's code, which its
+    comment contradicted, K5); by default truncation alone suffices (the intent stated in the comment).
+
+    Returns:
+        ``(bs,)`` bool, True = zero this sample's advantage (see ``advantage.zero_rows``).
+    """
+    rows = truncated.bool() & ~correct.bool()
+    if require_repetition:
+        if repetitive is None:
+            raise ValueError("truncated_sample_mask(require_repetition=True) needs the `repetitive` flags")
+        rows = rows & repetitive.bool()
+    return rows

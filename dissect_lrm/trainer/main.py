@@ -1,0 +1,148 @@
+"""Training entry point: ``python -m dissect_lrm.trainer.main [+preset=cpu] <verl hydra overrides>``.
+
+Accepts every override of verl's ``ppo_trainer`` config plus our keys (config/dissect_trainer.yaml).
+Before handing over to verl's ``run_ppo`` it sets the environment every Ray process needs (our
+plugin module, the CPU platform when ``trainer.device=cpu``) and checks the inputs, so that a bad
+model path or parquet fails here with one clear message instead of deep inside a Ray worker.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+
+from dissect_lrm.trainer.phases import announce_phase
+
+PLUGIN_MODULE = "dissect_lrm.trainer.plugin"
+
+
+class ConfigurationError(ValueError):
+    """A user-facing configuration or input problem, reported without a traceback."""
+
+
+def runtime_env_vars(config: DictConfig) -> dict[str, str]:
+    """Environment every Ray process of the run needs (set in the driver and in Ray's runtime_env)."""
+    env = {
+        "VERL_USE_EXTERNAL_MODULES": PLUGIN_MODULE,
+        "TOKENIZERS_PARALLELISM": "false",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    if config.trainer.device == "cpu":
+        env["VERL_PLATFORM"] = "cpu"
+        # verl registers its FSDP engine for cuda/npu only; the engine code itself is device-agnostic.
+        env["VERL_ENGINE_DEVICE"] = "cuda"
+    return env
+
+
+def _as_list(files) -> list[str]:
+    if files is None:
+        return []
+    if isinstance(files, (list, tuple, ListConfig)):
+        return [str(f) for f in files]
+    return [str(files)]
+
+
+def _looks_like_local_path(path: str) -> bool:
+    return path.startswith(("/", "./", "../", "~")) or path.count("/") != 1 or Path(path).exists()
+
+
+def check_model_path(path: str, key: str = "actor_rollout_ref.model.path") -> None:
+    if not path or path == "???":
+        raise ConfigurationError(f"{key} is not set: give a local model directory or a hub id")
+    if _looks_like_local_path(path):
+        local = Path(os.path.expanduser(path))
+        if not local.is_dir():
+            raise ConfigurationError(f"{key}={path}: no such model directory")
+        if not (local / "config.json").is_file():
+            raise ConfigurationError(f"{key}={path}: the directory has no config.json (not a HF model)")
+    elif os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise ConfigurationError(
+            f"{key}={path}: not a local directory, and hub downloads are off (HF_HUB_OFFLINE=1)"
+        )
+
+
+def check_parquet(path: str, key: str, prompt_key: str) -> None:
+    """The file exists and has the columns verl's RLHF dataset and our reward read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not Path(path).is_file():
+        raise ConfigurationError(f"{key}: parquet file {path} does not exist")
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ConfigurationError(f"{key}: {path} is not a readable parquet file ({error})") from error
+    missing = [column for column in (prompt_key, "reward_model") if column not in schema.names]
+    if missing:
+        raise ConfigurationError(
+            f"{key}: {path} lacks column(s) {missing}; expected verl's RLHF schema with "
+            f"'{prompt_key}' (chat messages) and 'reward_model' (with a 'ground_truth' field); "
+            f"found {schema.names}"
+        )
+    reward_type = schema.field("reward_model").type
+    if not pa.types.is_struct(reward_type) or reward_type.get_field_index("ground_truth") < 0:
+        raise ConfigurationError(
+            f"{key}: {path} column 'reward_model' has type {reward_type}; expected a struct with 'ground_truth'"
+        )
+
+
+def check_inputs(config: DictConfig) -> None:
+    check_model_path(str(config.actor_rollout_ref.model.path))
+    prompt_key = str(config.data.get("prompt_key", "prompt"))
+    for key in ("train_files", "val_files"):
+        for path in _as_list(config.data.get(key)):
+            check_parquet(path, f"data.{key}", prompt_key)
+
+
+def prepare_environment(config: DictConfig) -> None:
+    env = runtime_env_vars(config)
+    os.environ.update(env)
+    with open_dict(config):
+        ray_init = config.ray_kwargs.setdefault("ray_init", {})
+        runtime_env = ray_init.get("runtime_env") or {}
+        env_vars = dict(runtime_env.get("env_vars") or {})
+        env_vars.update(env)
+        ray_init["runtime_env"] = {**OmegaConf.to_container(OmegaConf.create(runtime_env)), "env_vars": env_vars}
+
+
+def run(config: DictConfig) -> None:
+    """Check inputs, set up the environment and run verl's PPO with our trainer."""
+    check_inputs(config)
+    prepare_environment(config)
+
+    import ray
+
+    import dissect_lrm.trainer.plugin  # noqa: F401  (registrations in the driver too)
+    from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+    if not config.trainer.use_v1:
+        raise ConfigurationError("dissect-lrm extends verl's v1 trainer; trainer.use_v1=false is not supported")
+
+    announce_phase("starting ray")
+    try:
+        run_ppo(config, task_runner_class=TaskRunnerV1)
+    except Exception as error:
+        if not ray.is_initialized():
+            raise ConfigurationError(f"Ray failed to start: {type(error).__name__}: {error}") from error
+        raise
+    announce_phase("finished")
+
+
+@hydra.main(config_path="config", config_name="dissect_trainer", version_base=None)
+def main(config: DictConfig) -> None:
+    try:
+        run(config)
+    except ConfigurationError as error:
+        print(f"dissect-lrm: error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Our registrations into verl, imported in every Ray process through ``VERL_USE_EXTERNAL_MODULES``.
+
+``dissect_lrm.trainer.main`` puts this module in ``VERL_USE_EXTERNAL_MODULES`` so that ``import
+verl`` in the driver, the TaskRunner, the FSDP workers, the agent-loop and the reward workers all
+see the same registrations. Importing it twice is harmless (Python caches the module object).
+"""
+
+from __future__ import annotations
+
+from dissect_lrm.trainer.cpu import platform as cpu_platform
+
+# The CPU platform class registers itself on import; it is used only when VERL_PLATFORM=cpu.
+if cpu_platform.cpu_platform_selected():
+    cpu_platform.patch_init_process_group_backend()
+
+# Modules below register themselves on import. Never call into them here: Ray may be importing one
+# of them right now (unpickling a class), and `import verl` re-enters this plugin half-way through.
+# The "hf" rollout registers on any host (useful for debugging without vLLM).
+from dissect_lrm.trainer.cpu import hf_rollout  # noqa: E402, F401
+from dissect_lrm.trainer import trainer  # noqa: E402, F401

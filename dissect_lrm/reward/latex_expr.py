@@ -42,6 +42,7 @@ _GREEK = {
     "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi",
     "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Phi", "Psi", "Omega", "ell",
 }  # fmt: skip
+_DECORATIONS = {"dot", "ddot", "hat", "bar", "vec", "tilde", "overline"}
 _UNICODE = {"π": "\\pi", "∞": "\\infty", "√": "\\sqrt", "·": "*", "×": "*", "÷": "/", "−": "-", "⋅": "*"}
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+(?![\d.]))?)|(?P<cmd>\\[A-Za-z]+|\\.)"
@@ -236,6 +237,13 @@ class _Parser:
             return "_" + "".join(parts)
         return "_" + token[1]
 
+    def primes(self) -> str:
+        marks = ""
+        while (token := self.peek()) is not None and token[1] == "'":
+            self.take()
+            marks += "'"
+        return marks
+
     def function_argument(self) -> Node:
         token = self.peek()
         if token is not None and token[1] in ("(", "[", "{"):
@@ -259,7 +267,7 @@ class _Parser:
                 return ("const", "e")
             if text == "i" and not sub:
                 return ("const", "i")
-            return ("sym", text + sub)
+            return ("sym", text + sub + self.primes())
         if kind == "op":
             closer = {"(": ")", "[": "]", "{": "}", "|": "|"}.get(text)
             if closer is None:
@@ -282,7 +290,12 @@ class _Parser:
         if name == "infty":
             return ("const", "inf")
         if name in _GREEK:
-            return ("sym", name + self.subscript())
+            return ("sym", name + self.subscript() + self.primes())
+        if name in _DECORATIONS:  # \dot{x}, \hat{y}: a distinct symbol
+            inner = self.group()
+            if inner[0] != "sym":
+                raise ParseError("decoration of a non-symbol")
+            return ("sym", name + "{" + inner[1] + "}" + self.subscript() + self.primes())
         if name in ("lvert", "rvert", "vert", "|"):
             node = self.additive()
             closing = self.take()
@@ -509,6 +522,8 @@ def _numeric(node: Node, env: dict[str, complex]) -> complex:
             return complex(-((-value.real) ** (1 / degree.real)))  # odd root of a negative real
         if value.imag == 0 and value.real >= 0:
             return complex(value.real ** (1 / degree.real))
+        if value.imag == 0:  # -0.0j would select the other branch: sqrt(-1) must be +i
+            value = complex(value.real, 0.0)
         return value ** (1 / degree)
     if kind == "fn":
         return _NUMERIC_FUNCTIONS[node[1]](_numeric(node[2], env))

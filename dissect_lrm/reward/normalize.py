@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 # --------------------------------------------------------------------------------------------------
@@ -161,10 +162,8 @@ def prm_normalize(expr: str | None) -> str | None:
     if _is_float(expr) and prm_str_is_int(expr):
         expr = str(int(round(float(expr))))
     if "\\" in expr:
-        try:
+        with contextlib.suppress(Exception):  # the original ignores any pylatexenc failure
             expr = _latex_to_text(expr)
-        except Exception:  # the original ignores any pylatexenc failure
-            pass
     expr = re.sub(r"- *", "-", expr)
     expr = re.sub(r"([0-9]) +([0-9])", r"\1+\2", expr)  # mixed numbers "7 3/4" -> "7+3/4"
     expr = expr.replace(" ", "").replace("{", "").replace("}", "").lower()
@@ -198,7 +197,7 @@ _TEXT_COMMAND = re.compile(
     r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname|mathit|rm)\s*\{([^{}]*)\}"
 )
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
-_TRAILING_UNITS = re.compile(r"(?<=[0-9}\s)])\s*((?:[A-Za-z]+\.?\s*(?:\^\s*\{?-?\d\}?)?\s*(?:/\s*)?)+)$")
+_GLUED_UNIT = re.compile(r"(-?\d+(?:\.\d+)?)([A-Za-z]{2,})")
 _THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\}|\\,)\d{3})+(?![\d])")
 
 
@@ -218,14 +217,21 @@ def _replace_text_commands(s: str) -> str:
     return s
 
 
+def _is_unit_token(token: str) -> bool:
+    words = [w for w in re.split(r"[/.^{}\-\d*()]+", token) if w]
+    return bool(words) and all(w in UNIT_WORDS for w in words)
+
+
 def _strip_trailing_units(s: str) -> str:
-    match = _TRAILING_UNITS.search(s)
-    if match is None:
-        return s
-    words = re.findall(r"[A-Za-z]+", match.group(1))
-    if words and all(w in UNIT_WORDS for w in words) and match.start() > 0:
-        return s[: match.start()].rstrip()
-    return s
+    # Token by token from the right (no backtracking regex: answers can be long adversarial strings).
+    tokens = s.split(" ")
+    while len(tokens) > 1 and (not tokens[-1] or _is_unit_token(tokens[-1])):
+        tokens.pop()
+    if len(tokens) == 1:  # "5cm": a unit glued to a number (multi-letter units only)
+        glued = _GLUED_UNIT.fullmatch(tokens[0])
+        if glued and glued.group(2) in UNIT_WORDS:
+            return glued.group(1)
+    return " ".join(tokens)
 
 
 def robust_canonical(answer: str) -> tuple[str, dict[str, bool]]:
@@ -245,11 +251,17 @@ def robust_canonical(answer: str) -> tuple[str, dict[str, bool]]:
     s = _THOUSANDS.sub(lambda m: re.sub(r"\{,\}|\\,|,", "", m.group(0)), s)
     for cmd in _DROP_COMMANDS:
         s = s.replace(cmd, "")
+    s = s.replace("\\\\", "\x01")  # a row break "\\" must survive the removal of "\ " below
     for cmd in _SPACING_COMMANDS:
         s = s.replace(cmd, " ")
+    s = s.replace("\x01", "\\\\")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
     s = s.replace("\\$", "").replace("$", "")
-    s = s.replace("\\neq", "≠")  # keep inequality from collapsing into an equation
+    s = s.replace("\\neq", "≠")
+    # primes: x^{\prime} is x' (a derivative or an arc-second mark after a number, dropped below)
+    s = re.sub(r"\^\s*\{?\s*\\prime\s*\\prime\s*\}?", "''", s)
+    s = re.sub(r"\^\s*\{?\s*\\prime\s*\}?", "'", s)
+    s = re.sub(r"(?<=\d)\s*'{1,2}$", "", s)  # keep inequality from collapsing into an equation
     if "\\%" in s or "%" in s or "percent" in s:
         flags["percent"] = True
         s = s.replace("\\%", "").replace("%", "").replace("percent", "")

@@ -18,8 +18,9 @@ def group_mean_std(
     A group of one sample gets mean 0 and std 1 (verl's convention). For larger groups the members are
     gathered, in batch order, into one ``(G_k, k)`` matrix per distinct group size ``k`` and reduced
     with ``torch.mean`` / ``torch.std`` along the rows: the same reduction over the same values in the
-    same order as verl's per-group ``torch.stack``, so the results agree to the last bit. The loop runs
-    over distinct group sizes (usually one), never over samples.
+    same order as verl's per-group ``torch.stack``, so the results agree to the last bit (float32, bfloat16).
+    The loop runs over distinct group sizes (usually one), never over samples; float64 scores alone are
+    reduced per group (see below).
 
     Returns:
         ``(mean, std)``, each ``(G,)`` in ``scores.dtype``.
@@ -35,8 +36,14 @@ def group_mean_std(
         groups_of_size = torch.nonzero(count == size).squeeze(-1)
         rows = order[start[groups_of_size].unsqueeze(-1) + torch.arange(size, device=group.device)]
         members = scores[rows]
-        mean[groups_of_size] = members.mean(dim=-1)
-        std[groups_of_size] = members.std(dim=-1)
+        if members.dtype == torch.float64:
+            # float64 1-D torch.std takes another CPU kernel than a row-wise reduction and differs in the
+            # last bit; reduce group by group there (float32, verl's reward dtype, stays vectorised).
+            mean[groups_of_size] = torch.stack([row.mean() for row in members.unbind(0)])
+            std[groups_of_size] = torch.stack([row.std() for row in members.unbind(0)])
+        else:
+            mean[groups_of_size] = members.mean(dim=-1)
+            std[groups_of_size] = members.std(dim=-1)
     return mean, std
 
 
@@ -66,7 +73,14 @@ def grpo_advantage(
     with torch.no_grad():
         mean, std = group_mean_std(scores, group, num_groups)
         centred = scores - mean[group]
-        return centred / (std[group] + epsilon) if norm_adv_by_std else centred
+        if not norm_adv_by_std:
+            return centred
+        denominator = std + epsilon
+        # verl keeps a singleton group's std as a float32 scalar, so its `1 + epsilon` is rounded to float32
+        # even for float64 scores; match it to stay bit-identical.
+        singleton_denominator = (torch.tensor(1.0) + epsilon).to(scores.dtype)
+        denominator = torch.where(group_count(group, num_groups) == 1, singleton_denominator, denominator)
+        return centred / denominator[group]
 
 
 def grpo_outcome_advantage(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import pickle
 import threading
 import time
 import traceback
@@ -36,10 +37,11 @@ def _worker_main(connection: Connection) -> None:
     # Each worker serves calls until the parent closes the pipe (then recv raises EOFError).
     while True:
         try:
-            function, args = connection.recv()
+            payload = connection.recv_bytes()
         except (EOFError, OSError, KeyboardInterrupt):
             return
         try:
+            function, args = pickle.loads(payload)
             result = (True, function(*args), "")
         except Exception:  # a grader bug must not kill the worker; report it instead
             result = (False, None, traceback.format_exc(limit=3))

@@ -100,7 +100,8 @@ def test_deepscaler_reproduces_original_decisions(gold: str, pred: str, expected
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize(
     ("gold", "pred", "expected"),
-    [(g, p, True) for g, p in BOTH_TRUE[:16] + ROBUST_ONLY_TRUE[:16]] + [(g, p, False) for g, p in BOTH_FALSE[:16]],
+    [(g, p, True) for g, p in BOTH_TRUE[:16] + ROBUST_ONLY_TRUE[:16]]
+    + [(g, p, False) for g, p in BOTH_FALSE[:16]],
 )
 def test_compute_score_on_full_responses(gold: str, pred: str, expected: bool, form: str) -> None:
     result = compute_score("math", _response(pred, form), gold)
@@ -128,7 +129,9 @@ def test_synthetic_task_response() -> None:
 def test_missing_think_is_a_format_error_by_default() -> None:
     result = compute_score("synthetic/arith", "The answer is \\boxed{8}.", "8")
     assert result["score"] == 0.0 and result["format_ok"] is False
-    assert compute_score("synthetic/arith", "The answer is \\boxed{8}.", "8", think="optional")["score"] == 1.0
+    assert (
+        compute_score("synthetic/arith", "The answer is \\boxed{8}.", "8", think="optional")["score"] == 1.0
+    )
 
 
 def test_deepscaler_mode_treats_fbox_as_format_error() -> None:

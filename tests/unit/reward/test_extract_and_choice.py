@@ -20,7 +20,12 @@ EXTRACTION = [
     ("\\boxed{1} </think> no box here", "required", False, None),
     ("no think \\boxed{3}", "required", False, None),
     ("no think \\boxed{3}", "optional", False, "3"),
-    ("</think> \\boxed{3} and \\boxed{4", "required", False, None),  # truncated: no answer, not an earlier box
+    (
+        "</think> \\boxed{3} and \\boxed{4",
+        "required",
+        False,
+        None,
+    ),  # truncated: no answer, not an earlier box
     ("</think> The final answer is 42.", "required", True, "42"),
     ("</think> The final answer is 42.", "required", False, None),
     ("</think> blah\nAnswer: $x=3$", "required", True, "x=3"),
@@ -76,7 +81,13 @@ def test_option_letters_and_gold_normalisation() -> None:
 
 @pytest.mark.parametrize(
     ("data_source", "expected"),
-    [("gpqa_diamond", True), ("mmlu_stem", True), ("gaokao_math_qa", True), ("synthetic/arith", False), ("", False)],
+    [
+        ("gpqa_diamond", True),
+        ("mmlu_stem", True),
+        ("gaokao_math_qa", True),
+        ("synthetic/arith", False),
+        ("", False),
+    ],
 )
 def test_routing(data_source: str, expected: bool) -> None:
     assert is_multiple_choice(data_source) is expected

@@ -59,7 +59,9 @@ def test_pathological_answers_return_within_deadline(name: str, pool: DeadlinePo
 def test_raw_pathological_responses_never_raise(pool: DeadlinePool) -> None:
     for text in PATHOLOGICAL.values():
         for mode in ("robust", "deepscaler"):
-            result = compute_score("math", text + "</think>" + text, "1", mode=mode, pool=pool, deadline_s=DEADLINE)
+            result = compute_score(
+                "math", text + "</think>" + text, "1", mode=mode, pool=pool, deadline_s=DEADLINE
+            )
             assert result["score"] == 0.0
 
 
@@ -78,7 +80,9 @@ def test_overrunning_worker_is_killed_and_replaced_without_leaks() -> None:
     pool.close()
     time.sleep(0.2)
     leftovers = _descendants() - before
-    assert all("forkserver" in " ".join(psutil.Process(pid).cmdline()) for pid in leftovers if psutil.pid_exists(pid))
+    assert all(
+        "forkserver" in " ".join(psutil.Process(pid).cmdline()) for pid in leftovers if psutil.pid_exists(pid)
+    )
 
 
 def test_worker_exception_is_reported_not_fatal(pool: DeadlinePool) -> None:
@@ -99,7 +103,9 @@ def test_works_from_threads(pool: DeadlinePool) -> None:
     assert results == [0.0] * 12
     with ThreadPoolExecutor(4) as executor:
         results = list(
-            executor.map(lambda k: compute_score("math", responses[k - 1], str(k), pool=pool)["score"], range(1, 13))
+            executor.map(
+                lambda k: compute_score("math", responses[k - 1], str(k), pool=pool)["score"], range(1, 13)
+            )
         )
     assert results == [1.0] * 12
 
@@ -127,7 +133,9 @@ def test_compute_scores_matches_compute_score(pool: DeadlinePool) -> None:
     ]
     sources = ["math", "math", "math", "gpqa", "math", "math"]
     batch = compute_scores(sources, responses, golds, pool=pool, deadline_s=DEADLINE)
-    single = [compute_score(s, r, g, pool=pool, deadline_s=DEADLINE) for s, r, g in zip(sources, responses, golds)]
+    single = [
+        compute_score(s, r, g, pool=pool, deadline_s=DEADLINE) for s, r, g in zip(sources, responses, golds)
+    ]
     assert [b["score"] for b in batch] == [1.0, 1.0, 1.0, 0.0, 1.0, 0.0]
     assert batch == single
     assert batch[-1]["timed_out"] is True

@@ -109,13 +109,56 @@ def exact_permutation_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
     return float(np.mean(np.abs(diffs) >= abs(observed) - 1e-12))
 
 
-def test_paired_permutation_p_value_matches_enumeration():
-    correct_a = np.array([[1, 1, 1], [1, 0, 1]])
-    correct_b = np.array([[0, 1], [0, 0]])  # fewer runs for B is allowed
-    result = paired_comparison(correct_a, correct_b, num_permutations=20000, num_resamples=200)
-    assert result["difference"] == pytest.approx((1 + 2 / 3) / 2 - 0.25)
-    assert result["p_value"] == pytest.approx(exact_permutation_p(correct_a, correct_b), abs=0.01)
-    assert (result["problems_a_better"], result["problems_b_better"], result["problems_tied"]) == (2, 0, 0)
+PAIRED_A = np.array([[1, 1, 1], [1, 0, 1], [0, 0, 1]])
+PAIRED_B = np.array([[0, 1], [0, 0], [1, 0]])  # fewer runs for B is allowed
+
+
+def test_paired_exact_p_value_equals_enumeration():
+    result = paired_comparison(PAIRED_A, PAIRED_B, num_resamples=200)
+    assert result["difference"] == pytest.approx((1 + 2 / 3 + 1 / 3) / 3 - 1 / 3)
+    assert "exact" in result["test"]
+    assert result["p_value"] == pytest.approx(exact_permutation_p(PAIRED_A, PAIRED_B), abs=1e-9)
+    assert (result["problems_a_better"], result["problems_b_better"], result["problems_tied"]) == (2, 1, 0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_paired_exact_p_value_equals_enumeration_on_random_cases(seed):
+    rng = np.random.default_rng(seed)
+    correct_a = rng.random((3, 3)) < rng.uniform(0, 1, (3, 1))
+    correct_b = rng.random((3, 3)) < rng.uniform(0, 1, (3, 1))
+    result = paired_comparison(correct_a, correct_b, num_resamples=10)
+    assert result["p_value"] == pytest.approx(exact_permutation_p(correct_a, correct_b), abs=1e-9)
+
+
+def test_paired_monte_carlo_p_value_approaches_enumeration():
+    result = paired_comparison(
+        PAIRED_A, PAIRED_B, num_permutations=20000, num_resamples=10, method="monte_carlo"
+    )
+    assert "Monte Carlo" in result["test"]
+    assert result["p_value"] == pytest.approx(exact_permutation_p(PAIRED_A, PAIRED_B), abs=0.01)
+
+
+def test_paired_exact_p_value_on_a_large_set_agrees_with_monte_carlo():
+    # 5000 problems x 4 runs: the FFT window is shorter than the support, so the wrap-around is exercised.
+    rng = np.random.default_rng(8)
+    accuracy = rng.uniform(0, 1, 5000)
+    correct_a = rng.random((5000, 4)) < accuracy[:, None]
+    correct_b = rng.random((5000, 4)) < np.clip(accuracy - 0.005, 0, 1)[:, None]
+    exact = paired_comparison(correct_a, correct_b, num_resamples=10)["p_value"]
+    monte_carlo = paired_comparison(
+        correct_a, correct_b, num_resamples=10, num_permutations=4000, method="monte_carlo"
+    )["p_value"]
+    assert 0.01 < exact < 0.9
+    assert exact == pytest.approx(monte_carlo, abs=4 * math.sqrt(exact * (1 - exact) / 4000))
+
+
+def test_paired_ragged_runs_use_monte_carlo():
+    correct_a = np.array([[1.0, 1.0, np.nan], [0.0, 1.0, 1.0]])
+    mask_a = ~np.isnan(correct_a)
+    with pytest.raises(ValueError, match="same run count"):
+        paired_comparison(correct_a, PAIRED_B[:2], mask_a=mask_a, method="exact")
+    result = paired_comparison(correct_a, PAIRED_B[:2], mask_a=mask_a, num_permutations=500, num_resamples=10)
+    assert "Monte Carlo" in result["test"] and 0 < result["p_value"] <= 1
 
 
 def test_paired_test_is_calibrated_under_the_null_and_has_power():

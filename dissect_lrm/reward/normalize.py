@@ -360,7 +360,8 @@ def robust_canonical(answer: str) -> tuple[str, dict[str, bool]]:
     if s.startswith("\\(") and s.endswith("\\)") or s.startswith("\\[") and s.endswith("\\]"):
         s = s[2:-2].strip()
     # before spacing commands turn "1\,000" into two numbers
-    s = _THOUSANDS.sub(lambda m: re.sub(r"\{,\}|\\,|,", "", m.group(0)), s)
+    if "(" not in s and "[" not in s and "\\{" not in s:  # "(123,124)" is a pair, not 123124
+        s = _THOUSANDS.sub(lambda m: re.sub(r"\{,\}|\\,|,", "", m.group(0)), s)
     for cmd in _DROP_COMMANDS:
         s = s.replace(cmd, "")
     s = s.replace("\\\\", "\x01")  # a row break "\\" must survive the removal of "\ " below

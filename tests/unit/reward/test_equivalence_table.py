@@ -146,3 +146,8 @@ def test_bad_input_gives_clear_errors() -> None:
         compute_score("math", None, "1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ground_truth"):
         compute_score("math", "</think>\\boxed{1}", [])
+
+
+def test_bracketed_pair_is_not_a_thousands_number() -> None:
+    assert robust_equal("(123, 124)", "\\left(123,124\\right)") is True
+    assert robust_equal("123124", "(123,124)") is False

@@ -1,0 +1,114 @@
+"""Grader benchmark: throughput of robust/deepscaler vs math-verify, a 4096-sample batch, accuracy on the table.
+
+Prints ratios only; asserts nothing about time. Example: python benchmarks/grader.py --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import random
+import sys
+import time
+from pathlib import Path
+
+from dissect_lrm.reward.compute_score import compute_scores
+from dissect_lrm.reward.deepscaler import deepscaler_equal
+from dissect_lrm.reward.robust import robust_equal
+from dissect_lrm.reward.timeout import DeadlinePool
+
+
+def _load_table() -> list[tuple[str, str, bool]]:
+    # The labelled table lives with the tests (one source of truth); load it by path, not by package.
+    path = Path(__file__).resolve().parents[1] / "tests" / "unit" / "reward" / "test_equivalence_table.py"
+    spec = importlib.util.spec_from_file_location("_grader_table", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = [(g, p, True) for g, p in module.BOTH_TRUE + module.ROBUST_ONLY_TRUE]
+    return rows + [(g, p, False) for g, p in module.BOTH_FALSE]
+
+
+def _math_verify_equal(gold: str, pred: str) -> bool:
+    from math_verify import parse, verify
+
+    try:
+        return bool(verify(parse(f"${gold}$"), parse(f"${pred}$")))
+    except Exception:
+        return False
+
+
+def _time_per_pair(function, pairs: list[tuple[str, str, bool]], repeat: int) -> tuple[float, float]:
+    start = time.perf_counter()
+    correct = 0
+    for _ in range(repeat):
+        correct = sum(function(g, p) == label for g, p, label in pairs)
+    elapsed = (time.perf_counter() - start) / (repeat * len(pairs))
+    return elapsed, correct / len(pairs)
+
+
+def _long_responses(count: int, seed: int) -> tuple[list[str], list[str]]:
+    rng = random.Random(seed)
+    forms = [
+        lambda v: (str(v), str(v)),
+        lambda v: (f"\\frac{{{v}}}{{7}}", f"\\dfrac{{{v}}}{{7}}"),
+        lambda v: (str(v), f"{v}.0"),
+        lambda v: (f"{v}\\sqrt{{2}}", f"\\sqrt{{{2 * v * v}}}"),
+        lambda v: (f"({v}, {v + 1})", f"\\left({v},{v + 1}\\right)"),
+        lambda v: (str(v), str(v + 1)),
+    ]
+    filler = "Let me reconsider the computation step by step, checking each term carefully. " * 150
+    responses, golds = [], []
+    for _ in range(count):
+        gold, pred = rng.choice(forms)(rng.randint(1, 999))
+        responses.append(f"<think>{filler}</think>\nTherefore the final answer is $\\boxed{{{pred}}}$.")
+        golds.append(gold)
+    return responses, golds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="passes over the labelled table per grader")
+    parser.add_argument("--batch", type=int, default=4096, help="responses in the batched run")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for the batched run")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic long responses")
+    parser.add_argument("--skip-math-verify", action="store_true", help="do not run the math-verify peer")
+    args = parser.parse_args(argv)
+
+    pairs = _load_table()
+    print(f"labelled table: {len(pairs)} pairs ({sum(p[2] for p in pairs)} equivalent)")
+    graders = {"robust": robust_equal, "deepscaler": deepscaler_equal}
+    if not args.skip_math_verify:
+        graders["math-verify"] = _math_verify_equal
+    stats = {}
+    for name, function in graders.items():
+        function(pairs[0][0], pairs[0][1])  # warm-up: imports and caches
+        stats[name] = _time_per_pair(function, pairs, args.repeat)
+        per_pair, accuracy = stats[name]
+        print(f"{name:12s} single process: {per_pair * 1e3:8.3f} ms/pair, accuracy {accuracy:.3f}")
+    if "math-verify" in stats:
+        reference = stats["math-verify"][0]
+        for name in ("robust", "deepscaler"):
+            print(f"throughput ratio {name} / math-verify: {reference / stats[name][0]:.1f}x")
+
+    responses, golds = _long_responses(args.batch, args.seed)
+    pool = DeadlinePool(workers=args.workers)
+    pool.map(robust_equal, [("1", "1")] * args.workers, 10.0)  # start the workers outside the timing
+    chars = sum(map(len, responses)) / len(responses)
+    for mode in ("robust", "deepscaler"):
+        start = time.perf_counter()
+        results = compute_scores(["math"] * len(responses), responses, golds, mode=mode, pool=pool)
+        elapsed = time.perf_counter() - start
+        accuracy = sum(r["score"] for r in results) / len(results)
+        print(
+            f"batch of {len(responses)} responses (~{chars:.0f} chars) in {mode} mode on {args.workers} workers: "
+            f"{elapsed:.2f} s (ratio to the 2 s target: {elapsed / 2.0:.2f}), mean score {accuracy:.3f}"
+        )
+    pool.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -252,32 +252,38 @@ def _log_factorials(max_n: int) -> np.ndarray:
     return np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, max_n + 1, dtype=np.float64)))))
 
 
-def _hypergeometric_tail(num_correct: np.ndarray, num_samples: np.ndarray, k: int) -> np.ndarray:
-    """P(at least m of k draws without replacement are correct), for m = 0..k+1; shape (P, k + 2).
+def _hypergeometric_pmf(good: np.ndarray, total: np.ndarray, draws: int) -> np.ndarray:
+    """pmf of the number of good items among `draws` taken without replacement, shape (len(good), draws + 1).
 
-    pmf(j) = C(c, j) C(n-c, k-j) / C(n, k), in log space from a log-factorial table.
+    pmf(j) = C(good, j) C(total - good, draws - j) / C(total, draws), from a log-factorial table so that
+    no binomial coefficient is ever formed (C(64, 32) alone is 1.8e18).
     """
-    c = num_correct.reshape(-1, 1).astype(np.int64)
-    n = num_samples.reshape(-1, 1).astype(np.int64)
-    if np.any(k > n):
-        raise ValueError(f"k={k} exceeds the number of runs of some problem")
-    log_fact = _log_factorials(int(n.max()))
-    j = np.arange(k + 1)
-    valid = (j <= c) & (k - j <= n - c)
+    good = np.asarray(good, dtype=np.int64).reshape(-1, 1)
+    total = np.broadcast_to(np.asarray(total, dtype=np.int64).reshape(-1, 1), good.shape)
+    if np.any(draws > total):
+        raise ValueError(f"cannot draw {draws} from fewer items (k exceeds the runs of some problem)")
+    log_fact = _log_factorials(int(total.max()))
+    j = np.arange(draws + 1)
+    valid = (j <= good) & (draws - j <= total - good)
 
-    def log_comb(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        a, b = np.broadcast_arrays(a, b)
-        safe = valid & (b >= 0) & (b <= a)
-        return np.where(
-            safe,
-            log_fact[np.where(safe, a, 0)]
-            - log_fact[np.where(safe, b, 0)]
-            - log_fact[np.where(safe, a - b, 0)],
-            0.0,
-        )
+    def log_fact_at(values: np.ndarray) -> np.ndarray:
+        return log_fact[np.where(valid, values, 0)]
 
-    log_pmf = log_comb(c, j) + log_comb(n - c, k - j) - (log_fact[n] - log_fact[k] - log_fact[n - k])
-    pmf = np.where(valid, np.exp(log_pmf), 0.0)
+    log_pmf = (
+        log_fact_at(good)
+        - log_fact_at(j)
+        - log_fact_at(good - j)
+        + log_fact_at(total - good)
+        - log_fact_at(draws - j)
+        - log_fact_at(total - good - draws + j)
+        - (log_fact[total] - log_fact[draws] - log_fact[total - draws])
+    )
+    return np.where(valid, np.exp(log_pmf), 0.0)
+
+
+def _hypergeometric_tail(num_correct: np.ndarray, num_samples: np.ndarray, k: int) -> np.ndarray:
+    """P(at least m of k runs drawn without replacement are correct), for m = 0..k+1; shape (P, k + 2)."""
+    pmf = _hypergeometric_pmf(num_correct, num_samples, k)
     tail = np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1]  # tail[:, m] = sum_{j >= m} pmf[:, j]
     return np.concatenate((np.minimum(tail, 1.0), np.zeros((tail.shape[0], 1))), axis=1)
 
@@ -621,22 +627,7 @@ def _exact_permutation_p(pooled_correct: np.ndarray, runs_a: int, runs_b: int, d
     num_problems = pooled_correct.size
     total = runs_a + runs_b
     profiles, multiplicity = np.unique(pooled_correct, return_counts=True)
-    log_fact = _log_factorials(total)
-    x = np.arange(runs_a + 1)
-    k = profiles[:, None]
-    valid = (x <= k) & (runs_a - x <= total - k)
-    safe_x = np.where(valid, x, 0)
-    safe_k = np.broadcast_to(k, valid.shape)
-    log_pmf = (
-        log_fact[safe_k]
-        - log_fact[safe_x]
-        - log_fact[np.where(valid, safe_k - safe_x, 0)]
-        + log_fact[np.where(valid, total - safe_k, 0)]
-        - log_fact[np.where(valid, runs_a - safe_x, 0)]
-        - log_fact[np.where(valid, total - safe_k - runs_a + safe_x, 0)]
-        - (log_fact[total] - log_fact[runs_a] - log_fact[runs_b])
-    )
-    pmf = np.where(valid, np.exp(log_pmf), 0.0)
+    pmf = _hypergeometric_pmf(profiles, total, runs_a)
     share = profiles / total
     mean = float((multiplicity * runs_a * share).sum())
     variance = float((multiplicity * runs_a * share * (1 - share) * runs_b / max(total - 1, 1)).sum())

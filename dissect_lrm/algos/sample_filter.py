@@ -121,12 +121,19 @@ def filter_samples(
     neg_weight: float = 1.0,
     keep_ratio: float = 0.0,
     generator: torch.Generator | None = None,
+    lengths: torch.Tensor | None = None,
+    inplace: bool = False,
 ) -> FilterResult:
     """Remove (or reweight) positive/negative samples *after* the advantages were computed (§3.1).
 
     The group statistics of the advantage already include every sample; this only decides which rows
     reach the loss. Removing rows by zeroing their ``response_mask`` is equivalent to removing them
     physically for every ``loss_agg_mode`` (they contribute to no sum and no count).
+
+    ``lengths`` ``(bs,)`` (valid tokens per row) may be passed when already known, to save a pass over
+    the mask. ``inplace=True`` zeroes the removed rows of ``response_mask`` itself (only those rows are
+    written: the cheap path for a trainer that replaces the batch's mask anyway); by default the input is
+    left untouched and a new mask is returned.
 
     Returns:
         :class:`FilterResult`; ``stats`` holds ``kept_pos_samples``, ``kept_neg_samples``,
@@ -135,10 +142,12 @@ def filter_samples(
     """
     labels = classify_samples(by, correct=correct, advantages=advantages).to(response_mask.device)
     keep = keep_mask(labels, mode, keep_ratio, generator)
-    new_mask = response_mask * keep.unsqueeze(-1).to(response_mask.dtype)
+    removed_rows = torch.nonzero(~keep).squeeze(-1).to(response_mask.device)
+    new_mask = response_mask if inplace else response_mask.clone()
+    new_mask.index_fill_(0, removed_rows, 0)
     weight = class_weights(labels, pos_weight, neg_weight)
 
-    tokens = response_mask.sum(dim=-1).to(torch.float64)
+    tokens = (response_mask.sum(dim=-1) if lengths is None else lengths).to(torch.float64)
     stats: dict[str, float] = {}
     for name, value in (("pos", POSITIVE), ("neg", NEGATIVE), ("neutral", NEUTRAL)):
         in_class = labels == value
@@ -147,7 +156,7 @@ def filter_samples(
             stats[f"{state}_{name}_samples"] = float(rows.sum().item())
             if name != "neutral":
                 stats[f"{state}_{name}_tokens"] = float(tokens[rows].sum().item())
-    empty = bool(new_mask.sum().item() == 0)
+    empty = bool(tokens[keep.to(tokens.device)].sum().item() == 0)
     stats["kept_sample_frac"] = keep.float().mean().item() if keep.numel() else 0.0
     stats["nothing_left"] = float(empty)
     return FilterResult(keep=keep, response_mask=new_mask, advantage_weight=weight, stats=stats, empty=empty)

@@ -185,8 +185,9 @@ def avg_pass_at_1(
 
     mean: mean over problems of per-problem accuracy (equal to the grand mean on a complete matrix).
     std_over_runs: sample std (ddof=1) of the per-run scores, the run-to-run spread the paper plots.
-    sem_runs: standard error with problems held fixed, sqrt(sum_i p_i(1-p_i)/(n_i-1) / n_i) / P, i.e.
-        the unbiased within-problem variance; on a complete matrix it is close to std_over_runs/sqrt(R).
+    sem_runs: standard error with problems held fixed, sqrt(sum_i p_i(1-p_i)/(n_i-1)) / P, where
+        p_i(1-p_i)/(n_i-1) is the unbiased estimate of Var(p_i-hat); on a complete matrix it is close to
+        std_over_runs/sqrt(R). NaN if a problem has a single run.
     sem_problems: clustered standard error treating problems as sampled: std(p_i, ddof=1)/sqrt(P).
     ci: bootstrap_ci at the given level.
     """

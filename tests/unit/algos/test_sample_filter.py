@@ -105,3 +105,13 @@ def test_filtered_loss_equals_loss_with_rows_physically_removed(mode, aggregate)
     masked = aggregate(loss, result.response_mask)
     removed = aggregate(loss[result.keep], mask[result.keep])
     assert masked.item() == pytest.approx(removed.item(), rel=1e-12)
+
+
+def test_filter_leaves_input_untouched_by_default_and_inplace_writes_it():
+    mask = MASK.clone()
+    result = filter_samples(mask, mode="neg", correct=CORRECT, lengths=torch.tensor([3, 2, 1, 4]))
+    assert torch.equal(mask, MASK) and result.response_mask is not mask
+    assert result.stats["kept_neg_tokens"] == 6
+    inplace = filter_samples(mask, mode="neg", correct=CORRECT, inplace=True)
+    assert inplace.response_mask is mask
+    assert mask.tolist() == [[0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]]

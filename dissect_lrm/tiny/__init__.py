@@ -20,9 +20,19 @@ class TinyKit:
 
 
 def build_tiny_kit(
-    out_dir: str | Path, *, train_size: int = 64, val_size: int = 16, seed: int = 0, hidden_size: int = 64
+    out_dir: str | Path,
+    *,
+    train_size: int = 64,
+    val_size: int = 16,
+    seed: int = 0,
+    hidden_size: int = 64,
+    warm_start_steps: int = 0,
 ) -> TinyKit:
-    """Build model+tokenizer under ``out_dir/model`` and train/val parquet under ``out_dir/data``."""
+    """Build model+tokenizer under ``out_dir/model`` and train/val parquet under ``out_dir/data``.
+
+    ``warm_start_steps > 0`` fine-tunes the random model on worked solutions of problems disjoint
+    from the train/val sets (see ``tiny.sft``), so it starts imperfect but not hopeless.
+    """
     from dissect_lrm.tiny.model import build_model
     from dissect_lrm.tiny.tokenizer import build_tokenizer
 
@@ -30,6 +40,10 @@ def build_tiny_kit(
     model_dir = out_dir / "model"
     tokenizer = build_tokenizer(model_dir)
     build_model(model_dir, tokenizer, hidden_size=hidden_size, seed=seed)
+    if warm_start_steps > 0:
+        from dissect_lrm.tiny.sft import warm_start
+
+        warm_start(model_dir, make_problems(2000, seed=seed + 10_000), steps=warm_start_steps, seed=seed)
     problems = make_problems(train_size + val_size, seed=seed)
     train = write_verl_parquet(problems[:train_size], out_dir / "data" / "train.parquet", "train")
     val = write_verl_parquet(problems[train_size:], out_dir / "data" / "val.parquet", "test")

@@ -30,8 +30,11 @@ def make_problem(index: int, rng: random.Random, max_operand: int = 9) -> ArithP
     op = rng.choice("+-")
     result = a + b if op == "+" else a - b
     question = f"What is {a} {op} {b}?"
-    solution = f"{a} {op} {b} = {result}\n</think>\nThe answer is \\boxed{{{result}}}."
-    return ArithProblem(problem_id=f"arith-{index:06d}", question=question, answer=str(result), solution=solution)
+    # Short on purpose: a whole response fits in ~16 tokens, so CPU rollouts stay cheap.
+    solution = f"{a} {op} {b} = {result}\n</think>\n\\boxed{{{result}}}"
+    return ArithProblem(
+        problem_id=f"arith-{index:06d}", question=question, answer=str(result), solution=solution
+    )
 
 
 def make_problems(count: int, seed: int = 0, max_operand: int = 9) -> list[ArithProblem]:

@@ -15,8 +15,11 @@ THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] == 'user' %}" + USER_TOKEN + "{{ message['content'] }}"
-    "{% elif message['role'] == 'assistant' %}" + ASSISTANT_TOKEN + "{{ message['content'] }}" + EOS_TOKEN +
-    "{% else %}{{ message['content'] }}{% endif %}"
+    "{% elif message['role'] == 'assistant' %}"
+    + ASSISTANT_TOKEN
+    + "{{ message['content'] }}"
+    + EOS_TOKEN
+    + "{% else %}{{ message['content'] }}{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}" + ASSISTANT_TOKEN + THINK_OPEN + "\n{% endif %}"
 )
@@ -35,11 +38,11 @@ def _training_corpus() -> list[str]:
 
 def build_tokenizer(out_dir: str | Path, vocab_size: int = 320):
     """Train and save a tokenizer loadable with ``AutoTokenizer.from_pretrained(out_dir)``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     out_dir = Path(out_dir)
-    special = [PAD_TOKEN, USER_TOKEN, ASSISTANT_TOKEN, EOS_TOKEN, THINK_OPEN, THINK_CLOSE]
+    special = [PAD_TOKEN, USER_TOKEN, ASSISTANT_TOKEN, EOS_TOKEN]
     tok = Tokenizer(models.BPE())
     # Digits stay single tokens so arithmetic is learnable by a tiny model.
     tok.pre_tokenizer = pre_tokenizers.Sequence(
@@ -53,6 +56,9 @@ def build_tokenizer(out_dir: str | Path, vocab_size: int = 320):
         show_progress=False,
     )
     tok.train_from_iterator(_training_corpus(), trainer=trainer)
+    # As in DeepSeek-R1-Distill, the think tags are single but *normal* tokens: decoding with
+    # skip_special_tokens=True (what verl's reward loop does) must keep "</think>" in the text.
+    tok.add_tokens([AddedToken(THINK_OPEN, special=False), AddedToken(THINK_CLOSE, special=False)])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token=PAD_TOKEN,

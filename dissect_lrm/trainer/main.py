@@ -8,6 +8,7 @@ model path or parquet fails here with one clear message instead of deep inside a
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,17 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from dissect_lrm.trainer.phases import announce_phase
 
 PLUGIN_MODULE = "dissect_lrm.trainer.plugin"
+# Set in the driver, these reach every Ray process (logging destinations and offline switches).
+PASSTHROUGH_ENV = (
+    "VERL_FILE_LOGGER_PATH",
+    "VERL_FILE_LOGGER_ROOT",
+    "TENSORBOARD_DIR",
+    "WANDB_MODE",
+    "HF_HOME",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+)
 
 
 class ConfigurationError(ValueError):
@@ -26,7 +38,8 @@ class ConfigurationError(ValueError):
 
 def runtime_env_vars(config: DictConfig) -> dict[str, str]:
     """Environment every Ray process of the run needs (set in the driver and in Ray's runtime_env)."""
-    env = {
+    env = {name: os.environ[name] for name in PASSTHROUGH_ENV if name in os.environ}
+    env |= {
         "VERL_USE_EXTERNAL_MODULES": PLUGIN_MODULE,
         "TOKENIZERS_PARALLELISM": "false",
         "RAY_USAGE_STATS_ENABLED": "0",
@@ -106,7 +119,10 @@ def prepare_environment(config: DictConfig) -> None:
         runtime_env = ray_init.get("runtime_env") or {}
         env_vars = dict(runtime_env.get("env_vars") or {})
         env_vars.update(env)
-        ray_init["runtime_env"] = {**OmegaConf.to_container(OmegaConf.create(runtime_env)), "env_vars": env_vars}
+        ray_init["runtime_env"] = {
+            **OmegaConf.to_container(OmegaConf.create(runtime_env)),
+            "env_vars": env_vars,
+        }
 
 
 def run(config: DictConfig) -> None:
@@ -114,16 +130,28 @@ def run(config: DictConfig) -> None:
     check_inputs(config)
     prepare_environment(config)
 
+    # Register our platform, rollout and trainer in the driver before any verl module resolves the
+    # platform (Hydra's pkg:// search path imported verl before VERL_USE_EXTERNAL_MODULES was set).
+    importlib.import_module(PLUGIN_MODULE)
     import ray
-
-    import dissect_lrm.trainer.plugin  # noqa: F401  (registrations in the driver too)
     from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
 
-    validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+    try:
+        validate_config(
+            config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config)
+        )
+    except Exception as error:  # verl raises assertions, ValueErrors and Hydra InstantiationExceptions
+        # Hydra wraps dataclass errors as "Error in call to target ...": keep the sentence that matters.
+        message = str(error).strip().splitlines()
+        raise ConfigurationError(
+            f"invalid verl config: {' '.join(message[-2:]) if message else error!r}"
+        ) from error
     if not config.trainer.use_v1:
-        raise ConfigurationError("dissect-lrm extends verl's v1 trainer; trainer.use_v1=false is not supported")
+        raise ConfigurationError(
+            "dissect-lrm extends verl's v1 trainer; trainer.use_v1=false is not supported"
+        )
 
     announce_phase("starting ray")
     try:

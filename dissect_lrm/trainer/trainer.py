@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import torch
 import transfer_queue as tq
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
+from dissect_lrm.algos.grouping import dense_group_index, group_outcome_fractions
 from dissect_lrm.trainer.phases import announce_phase
 
 logger = logging.getLogger(__name__)
@@ -55,24 +57,15 @@ def non_tensor_values(field) -> list:
 
 def read_reward_outcomes(batch: KVBatchMeta) -> tuple[np.ndarray, np.ndarray | None]:
     """(uids, acc) of the batch's samples; ``acc`` is None when the reward function reports no ``acc``."""
-    data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["uid", "extra_fields"])
+    data = tq.kv_batch_get(
+        keys=batch.keys, partition_id=batch.partition_id, select_fields=["uid", "extra_fields"]
+    )
     uids = np.asarray(non_tensor_values(data["uid"]), dtype=object)
     extra = non_tensor_values(data["extra_fields"])
     infos = [e.get("reward_extra_info", {}) if isinstance(e, dict) else {} for e in extra]
     if not infos or any("acc" not in info for info in infos):
         return uids, None
     return uids, np.asarray([float(info["acc"]) for info in infos], dtype=np.float64)
-
-
-def group_outcome_fractions(uids: np.ndarray, correct: np.ndarray) -> dict[str, float]:
-    """Share of prompt groups whose samples are all correct, all wrong, or mixed (raw accuracy)."""
-    _, group_index = np.unique(uids, return_inverse=True)
-    counts = np.bincount(group_index)
-    group_accuracy = np.bincount(group_index, weights=correct.astype(np.float64)) / counts
-    num_groups = len(counts)
-    all_correct = float(np.sum(group_accuracy == 1.0)) / num_groups
-    all_wrong = float(np.sum(group_accuracy == 0.0)) / num_groups
-    return {"all_correct": all_correct, "all_wrong": all_wrong, "mixed": 1.0 - all_correct - all_wrong}
 
 
 class RewardOutcomeMetrics(StepHook):
@@ -89,7 +82,10 @@ class RewardOutcomeMetrics(StepHook):
         metrics["dissect/acc/mean"] = float(acc.mean())
         metrics["dissect/samples/correct"] = int(correct.sum())
         metrics["dissect/samples/total"] = int(len(acc))
-        for outcome, fraction in group_outcome_fractions(uids, correct).items():
+        group, num_groups = dense_group_index(uids)
+        for outcome, fraction in group_outcome_fractions(
+            torch.from_numpy(correct), group, num_groups
+        ).items():
             metrics[f"dissect/groups/{outcome}_frac"] = fraction
         return batch
 
@@ -115,7 +111,9 @@ class DissectTrainer(PPOTrainerSync):
         super().on_step_begin()
         announce_phase(f"step {self.global_steps}")
 
-    def _balance_batch(self, batch: KVBatchMeta, metrics, logging_prefix="global_seqlen", keep_minibatch=False):
+    def _balance_batch(
+        self, batch: KVBatchMeta, metrics, logging_prefix="global_seqlen", keep_minibatch=False
+    ):
         # First call on a freshly sampled, reward-scored batch: the "after reward" point.
         for hook in self.hooks:
             batch = hook.after_reward(self, batch, metrics)

@@ -37,8 +37,10 @@ def server_actor_name(replica_rank: int, name_suffix: str = "") -> str:
 
 def _model_path(model_config: Any) -> str:
     """The local path of the policy model, from a DictConfig or an ``HFModelConfig``."""
-    getter = model_config.get if hasattr(model_config, "get") else lambda key, default=None: getattr(
-        model_config, key, default
+    getter = (
+        model_config.get
+        if hasattr(model_config, "get")
+        else lambda key, default=None: getattr(model_config, key, default)
     )
     return getter("local_path", None) or getter("path")
 
@@ -64,7 +66,9 @@ def sampling_arguments(sampling_params: dict[str, Any], response_length: int) ->
     return {
         "max_new_tokens": max(1, min(int(max_tokens), int(response_length))),
         "temperature": float(sampling_params.get("temperature", 1.0) or 0.0),
-        "top_p": float(sampling_params.get("top_p", 1.0) if sampling_params.get("top_p") is not None else 1.0),
+        "top_p": float(
+            sampling_params.get("top_p", 1.0) if sampling_params.get("top_p") is not None else 1.0
+        ),
         "top_k": int(sampling_params.get("top_k", -1) if sampling_params.get("top_k") is not None else -1),
     }
 
@@ -95,7 +99,10 @@ class HFRolloutServer:
 
         torch.manual_seed(seed)
         self.model = AutoModelForCausalLM.from_pretrained(
-            model_path, torch_dtype=torch.float32, attn_implementation="sdpa", trust_remote_code=trust_remote_code
+            model_path,
+            torch_dtype=torch.float32,
+            attn_implementation="sdpa",
+            trust_remote_code=trust_remote_code,
         ).eval()
         config = self.model.generation_config
         eos = config.eos_token_id if config.eos_token_id is not None else self.model.config.eos_token_id
@@ -194,7 +201,9 @@ class HFRolloutServer:
             )
         return results
 
-    async def load_weights(self, state_dict: dict[str, torch.Tensor], global_steps: int | None = None) -> dict:
+    async def load_weights(
+        self, state_dict: dict[str, torch.Tensor], global_steps: int | None = None
+    ) -> dict:
         async with self._lock:
             result = self.model.load_state_dict(state_dict, strict=False)
             self.global_steps = global_steps
@@ -294,7 +303,9 @@ class HFServerAdapter(BaseRollout):
             full = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
             state_dict[name] = full.detach().to("cpu", torch.float32).clone()
         if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
-            await self._server_handle().load_weights.remote(state_dict, global_steps=kwargs.get("global_steps"))
+            await self._server_handle().load_weights.remote(
+                state_dict, global_steps=kwargs.get("global_steps")
+            )
 
 
 def register() -> None:

@@ -1,0 +1,101 @@
+"""verl 0.9.1's real v1 trainer (Ray + FSDP2 engine worker + our hf rollout) runs GRPO on CPU.
+
+Two steps, then a resumed run that must continue at step 3. Each run is a subprocess inside a
+loopback-only network namespace (when one can be made) with a hard timeout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dissect_lrm.trainer.launcher import run_training
+
+pytestmark = [pytest.mark.e2e, pytest.mark.ray, pytest.mark.timeout(900)]
+
+RUN_TIMEOUT_S = 420
+
+
+def grpo_overrides(kit, workdir: Path, total_steps: int) -> list[str]:
+    return [
+        "+preset=cpu",
+        f"data.train_files={kit.train_parquet}",
+        f"data.val_files={kit.val_parquet}",
+        "data.train_batch_size=8",
+        "data.max_prompt_length=64",
+        "data.max_response_length=24",
+        f"actor_rollout_ref.model.path={kit.model_dir}",
+        "actor_rollout_ref.actor.optim.lr=1e-3",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=8",
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=32",
+        "actor_rollout_ref.actor.use_kl_loss=False",
+        "actor_rollout_ref.rollout.n=4",
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=32",
+        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=32",
+        "trainer.logger=[console,file]",
+        "trainer.val_before_train=False",
+        "trainer.test_freq=-1",
+        "trainer.save_freq=2",
+        f"trainer.total_training_steps={total_steps}",
+        "trainer.total_epochs=10",
+        f"trainer.default_local_dir={workdir / 'checkpoints'}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(warm_tiny_kit, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("grpo_e2e")
+    run = run_training(
+        grpo_overrides(warm_tiny_kit, workdir, total_steps=2), workdir, timeout_s=RUN_TIMEOUT_S
+    )
+    assert not run.timed_out and run.returncode == 0, run.describe_failure()
+    return workdir, run
+
+
+def test_both_steps_are_logged_with_our_reward(trained):
+    _, run = trained
+    assert sorted(run.metrics) == [1, 2]
+    assert run.phases[-1] == "finished"
+    for step, metrics in run.metrics.items():
+        # Our reward function ran (its acc reached the trainer) and our trainer's hooks ran.
+        assert 0.0 <= metrics["dissect/acc/mean"] <= 1.0, step
+        assert metrics["dissect/samples/total"] == 8 * 4
+        fractions = [metrics[f"dissect/groups/{k}_frac"] for k in ("all_correct", "all_wrong", "mixed")]
+        assert abs(sum(fractions) - 1.0) < 1e-6
+        # With a binary reward, only mixed groups carry a gradient.
+        if metrics["dissect/groups/mixed_frac"] > 0:
+            assert metrics["actor/grad_norm"] > 0, step
+    assert any(m["dissect/groups/mixed_frac"] > 0 for m in run.metrics.values())
+
+
+def test_checkpoint_holds_updated_weights(trained, warm_tiny_kit):
+    workdir, _ = trained
+    checkpoint = workdir / "checkpoints" / "global_step_2" / "actor" / "model_world_size_1_rank_0.pt"
+    assert checkpoint.is_file()
+    assert (workdir / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip() == "2"
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    initial = load_file(warm_tiny_kit.model_dir / "model.safetensors")
+    saved = {name: (t.to_local() if hasattr(t, "to_local") else t).float() for name, t in saved.items()}
+    assert set(initial) <= set(saved)  # the tied lm_head is saved too, safetensors stores it once
+    changed = 0
+    for name, tensor in initial.items():
+        assert saved[name].shape == tensor.shape, name
+        changed += not torch.equal(saved[name], tensor.float())
+    assert changed > len(initial) // 2
+
+
+def test_resumed_run_continues_at_step_3(trained, warm_tiny_kit):
+    workdir, _ = trained
+    run = run_training(
+        grpo_overrides(warm_tiny_kit, workdir, total_steps=3),
+        workdir,
+        timeout_s=RUN_TIMEOUT_S,
+        metrics_file="metrics_resumed.jsonl",
+    )
+    assert not run.timed_out and run.returncode == 0, run.describe_failure()
+    assert sorted(run.metrics) == [3]
+    assert "step 3" in run.phases and "step 1" not in run.phases
+    assert (workdir / "checkpoints" / "global_step_3").is_dir()

@@ -1,0 +1,100 @@
+"""Bad input ends with one clear message naming the problem, never a hang or a deep traceback."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from dissect_lrm.trainer.launcher import run_training
+from dissect_lrm.trainer.main import ConfigurationError, check_model_path, check_parquet
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _overrides(kit, **replace) -> list[str]:
+    values = {
+        "+preset": "cpu",
+        "data.train_files": str(kit.train_parquet),
+        "data.val_files": str(kit.val_parquet),
+        "actor_rollout_ref.model.path": str(kit.model_dir),
+        "trainer.total_training_steps": "1",
+    }
+    values.update(replace)
+    return [f"{key}={value}" for key, value in values.items()]
+
+
+def test_check_model_path(tmp_path, tiny_kit, monkeypatch):
+    check_model_path(str(tiny_kit.model_dir))
+    with pytest.raises(ConfigurationError, match="no such model directory"):
+        check_model_path(str(tmp_path / "missing"))
+    with pytest.raises(ConfigurationError, match="no config.json"):
+        check_model_path(str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigurationError, match="hub downloads are off"):
+        check_model_path("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B")
+
+
+def test_check_parquet(tmp_path, tiny_kit):
+    check_parquet(str(tiny_kit.train_parquet), "data.train_files", "prompt")
+    no_truth = tmp_path / "no_truth.parquet"
+    pd.DataFrame(
+        {"prompt": [[{"role": "user", "content": "hi"}]], "reward_model": [{"style": "rule"}]}
+    ).to_parquet(no_truth)
+    with pytest.raises(ConfigurationError, match="ground_truth"):
+        check_parquet(str(no_truth), "data.train_files", "prompt")
+    no_prompt = tmp_path / "no_prompt.parquet"
+    pd.DataFrame({"question": ["q"], "answer": ["a"]}).to_parquet(no_prompt)
+    with pytest.raises(ConfigurationError, match=r"lacks column\(s\) \['prompt', 'reward_model'\]"):
+        check_parquet(str(no_prompt), "data.train_files", "prompt")
+    text = tmp_path / "not.parquet"
+    text.write_text("hello")
+    with pytest.raises(ConfigurationError, match="not a readable parquet"):
+        check_parquet(str(text), "data.val_files", "prompt")
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        check_parquet(str(tmp_path / "absent.parquet"), "data.val_files", "prompt")
+
+
+def test_missing_model_path_is_one_clear_message(tmp_path, tiny_kit):
+    run = run_training(
+        _overrides(tiny_kit, **{"actor_rollout_ref.model.path": str(tmp_path / "nope")}),
+        tmp_path,
+        timeout_s=120,
+    )
+    assert run.returncode == 2
+    assert f"actor_rollout_ref.model.path={tmp_path / 'nope'}: no such model directory" in run.output
+    assert "Traceback" not in run.output
+
+
+def test_parquet_without_columns_is_one_clear_message(tmp_path, tiny_kit):
+    bad = tmp_path / "bad.parquet"
+    pd.DataFrame({"question": ["q"]}).to_parquet(bad)
+    run = run_training(_overrides(tiny_kit, **{"data.train_files": str(bad)}), tmp_path, timeout_s=120)
+    assert run.returncode == 2
+    assert f"data.train_files: {bad} lacks column(s)" in run.output
+
+
+def test_unknown_preset_lists_the_available_ones(tmp_path, tiny_kit):
+    run = run_training(_overrides(tiny_kit, **{"+preset": "tpu"}), tmp_path, timeout_s=120)
+    assert run.returncode != 0
+    assert "Could not find 'preset/tpu'" in run.output
+    assert "cpu" in run.output.split("Available options", 1)[1]
+
+
+def test_ray_failing_to_start_is_reported(tmp_path, tiny_kit):
+    run = run_training(
+        _overrides(tiny_kit, **{"ray_kwargs.ray_init.num_cpus": "-1"}), tmp_path, timeout_s=180
+    )
+    assert run.returncode == 2
+    assert "dissect-lrm: error: Ray failed to start" in run.output
+    assert run.last_phase == "starting ray"
+
+
+def test_invalid_verl_config_is_one_clear_message(tmp_path, tiny_kit):
+    run = run_training(
+        _overrides(tiny_kit, **{"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": "null"}),
+        tmp_path,
+        timeout_s=120,
+    )
+    assert run.returncode == 2
+    assert "dissect-lrm: error: invalid verl config:" in run.output
+    assert "ppo_micro_batch_size_per_gpu" in run.output

@@ -23,7 +23,11 @@ from dissect_lrm.trainer.launcher import run_training
 
 def measure(kit, workdir: Path, steps: int, trainer_mode: str, timeout: float) -> tuple[dict, float]:
     started = time.time()
-    overrides = [*demo_overrides(kit, workdir, steps), f"trainer.v1.trainer_mode={trainer_mode}", "trainer.save_freq=-1"]
+    overrides = [
+        *demo_overrides(kit, workdir, steps),
+        f"trainer.v1.trainer_mode={trainer_mode}",
+        "trainer.save_freq=-1",
+    ]
     run = run_training(overrides, workdir, timeout_s=timeout)
     if run.timed_out or run.returncode != 0:
         raise SystemExit(run.describe_failure())
@@ -31,7 +35,9 @@ def measure(kit, workdir: Path, steps: int, trainer_mode: str, timeout: float) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps per run (step 1 is warm-up)")
     parser.add_argument("--timeout", type=float, default=900, help="limit per training run (s)")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
@@ -47,7 +53,9 @@ def main() -> None:
         print(f"{mode:>13}: run wall {wall:6.1f} s | step 1 {metrics[1]['timing_s/step']:.2f} s | "
               f"steps 2..{args.steps}: " + ", ".join(f"{t:.2f}" for t in step_times) + " s")  # fmt: skip
     ours, peer = (statistics.mean(results[m][0]) for m in ("dissect_sync", "sync"))
-    print(f"mean step time after warm-up: ours {ours:.2f} s, verl sync {peer:.2f} s, ratio ours/verl = {ours / peer:.2f}")
+    print(
+        f"mean step time after warm-up: ours {ours:.2f} s, verl sync {peer:.2f} s, ratio ours/verl = {ours / peer:.2f}"
+    )
     print(f"step 2 (ours): {results['dissect_sync'][0][0]:.2f} s (target < 5 s)")
 
 

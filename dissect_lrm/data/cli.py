@@ -1,0 +1,172 @@
+"""``dissect-lrm data train|benchmarks``: argparse commands that build training parquet and eval sets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dissect_lrm.data.benchmarks import BENCHMARKS, build_benchmarks, format_report
+from dissect_lrm.data.train import DEFAULT_VAL_SIZE, REPORT_FILE, TRAIN_FILE, VAL_FILE, build_training_set
+
+_TRAIN_HELP = f"""\
+Build verl training parquet from DeepScaleR-40K, the math part of OpenThoughts-114K, or local files.
+
+Writes DIR/{TRAIN_FILE}, DIR/{VAL_FILE} (a seeded held-out sample) and DIR/{REPORT_FILE}, which counts
+every dropped row by reason (malformed, missing_answer, duplicate, too_long) and lists each one.
+Example:
+  dissect-lrm data train --source deepscaler --tokenizer deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B \\
+      --max-prompt-tokens 1024 --out data/deepscaler
+  dissect-lrm data train --source ../shared/data/train/deepscaler_aime.json \\
+      ../shared/data/train/deepscaler_math.json --out data/deepscaler_local
+"""
+
+_BENCH_HELP = """\
+Build evaluation sets (one JSONL record per problem: id, problem, answers, choices, source, task,
+metadata) and DIR/benchmarks_report.json. Malformed rows are skipped and listed with their index and
+key in the report and on stdout (use --strict to stop at the first one instead).
+Example:
+  dissect-lrm data benchmarks --from-dir ../shared/data/benchmarks --out data/eval
+  dissect-lrm data benchmarks --names aime24,gpqa_diamond --from-hub --out data/eval
+"""
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``data`` command group (``train``, ``benchmarks``) to an argparse subparsers object."""
+    data = subparsers.add_parser(
+        "data",
+        help="build training parquet and evaluation sets",
+        description="Dataset builders: training parquet for verl and evaluation sets in the eval schema.",
+    )
+    commands = data.add_subparsers(dest="data_command", metavar="{train,benchmarks}", required=True)
+
+    train = commands.add_parser(
+        "train",
+        help="training parquet (DeepScaleR, OpenThoughts math, local files)",
+        description=_TRAIN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument(
+        "--source",
+        nargs="+",
+        required=True,
+        metavar="SOURCE",
+        help="one or more of: deepscaler (agentica-org/DeepScaleR-Preview-Dataset), openthoughts "
+        "(open-thoughts/OpenThoughts-114k, metadata config, domain == math), or a local .json/.jsonl/"
+        ".parquet file with problem/question and answer fields (verl-format parquet is accepted too). "
+        "Sources are read in order; a problem seen earlier wins de-duplication.",
+    )
+    train.add_argument(
+        "--tokenizer",
+        metavar="PATH",
+        help="tokenizer (local path or hub id) used to measure prompt length with its chat template; "
+        "required with --max-prompt-tokens",
+    )
+    train.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        metavar="N",
+        help="drop problems whose templated prompt is longer than N tokens (set it to verl's "
+        "data.max_prompt_length so verl never has to filter or truncate); default: no length filter",
+    )
+    train.add_argument(
+        "--val-size",
+        type=int,
+        default=DEFAULT_VAL_SIZE,
+        metavar="N",
+        help=f"problems held out for validation, drawn with --seed (default {DEFAULT_VAL_SIZE}, as in the "
+        "RLR experiments; 0 writes an empty val file)",
+    )
+    train.add_argument("--seed", type=int, default=0, help="seed of the validation sample (default 0)")
+    train.add_argument(
+        "--data-source",
+        metavar="NAME",
+        help="data_source value of every row (default: deepscaler, openthoughts_math or the file's stem)",
+    )
+    train.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    train.set_defaults(data_handler=_run_train)
+
+    bench = commands.add_parser(
+        "benchmarks",
+        help="evaluation sets (AIME24/25, AMC23, MATH-500, Minerva, OlympiadBench, GPQA, MMLU-STEM, GaoKao)",
+        description=_BENCH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument(
+        "--names",
+        default=",".join(BENCHMARKS),
+        metavar="LIST",
+        help=f"comma-separated benchmarks (default: all): {', '.join(BENCHMARKS)}",
+    )
+    origin = bench.add_mutually_exclusive_group(required=True)
+    origin.add_argument(
+        "--from-dir",
+        metavar="DIR",
+        help="directory with the original release's test JSONs (aime.json, aime25.json, amc.json, math.json, "
+        "minerva.json, olympiad_bench.json, gpqa_diamond.json, mmlu_stem.json, gaokao_math_qa.json)",
+    )
+    origin.add_argument(
+        "--from-hub",
+        action="store_true",
+        help="download from the Hugging Face hub with datasets.load_dataset (GPQA is gated: log in first)",
+    )
+    bench.add_argument("--strict", action="store_true", help="fail on the first malformed row")
+    bench.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    bench.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    bench.set_defaults(data_handler=_run_benchmarks)
+    return data
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    if args.max_prompt_tokens is not None and not args.tokenizer:
+        print("error: --max-prompt-tokens needs --tokenizer", file=sys.stderr)
+        return 2
+    report = build_training_set(
+        args.source,
+        args.out,
+        tokenizer=args.tokenizer,
+        max_prompt_tokens=args.max_prompt_tokens,
+        val_size=args.val_size,
+        seed=args.seed,
+        data_source=args.data_source,
+        show_progress=not args.no_progress,
+    )
+    print(report.table())
+    print(f"wrote {report.outputs['train']}, {report.outputs['val']} and {report.outputs['report']}")
+    return 0
+
+
+def _run_benchmarks(args: argparse.Namespace) -> int:
+    names = [n.strip() for n in args.names.split(",") if n.strip()]
+    results = build_benchmarks(
+        names,
+        args.out,
+        from_dir=args.from_dir,
+        use_hub=args.from_hub,
+        strict=args.strict,
+        show_progress=not args.no_progress,
+    )
+    print(format_report(results))
+    print(f"wrote {len(results)} eval sets and {Path(args.out) / 'benchmarks_report.json'}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch a parsed ``data`` command (for the top-level ``dissect-lrm`` entry)."""
+    try:
+        return args.data_handler(args)
+    except (FileNotFoundError, ValueError) as error:  # user errors: a message, not a traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dissect-lrm", description="dissect-lrm data commands")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

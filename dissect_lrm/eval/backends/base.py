@@ -1,0 +1,52 @@
+"""The backend contract: requests in, results out as they complete; failures are results, not exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One sample to generate: chat messages, sampling settings and the seed of this (problem, run)."""
+
+    messages: tuple[dict[str, str], ...]
+    seed: int
+    temperature: float
+    top_p: float
+    max_tokens: int  # output cap; backends that count prompt tokens clamp it to max_model_len - prompt
+    max_model_len: int
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What came back. error is set (and response None) when the request failed after its retries."""
+
+    response: str | None
+    num_tokens: int | None
+    prompt_tokens: int | None
+    finish_reason: str | None  # "stop", "length" or the server's value; None on error
+    latency_s: float
+    error: str | None = None
+    # The engine seed actually used, when it is not the request's own (vLLM n-sample groups share one).
+    actual_seed: int | None = None
+
+    @classmethod
+    def failure(cls, error: str, latency_s: float) -> GenerationResult:
+        return cls(None, None, None, None, latency_s, error)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """generate() yields (index into requests, result) in completion order, exactly once per request."""
+
+    name: str
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, GenerationResult]]: ...
+
+    def count_prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int | None:
+        """Prompt length in tokens, or None when the backend has no tokenizer (dry-run estimates)."""
+        ...
+
+    def close(self) -> None: ...

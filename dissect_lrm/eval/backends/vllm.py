@@ -1,0 +1,250 @@
+"""Offline vLLM backend: every GPU of the node, tensor parallel within a replica, data parallel across."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from dissect_lrm.eval.backends.base import GenerationRequest, GenerationResult
+
+Item = tuple[
+    int, tuple[dict[str, str], ...], int, float, float, int, int
+]  # index, messages, seed, t, p, max, ctx
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use: CUDA_VISIBLE_DEVICES, else every device torch sees."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [gpu for gpu in listed.split(",") if gpu.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def run_items(llm: Any, items: Sequence[Item], n_per_prompt: bool) -> list[tuple[int, GenerationResult]]:
+    """Generate a chunk with one engine. n_per_prompt groups equal prompts into one request with n samples."""
+    from vllm import SamplingParams
+
+    started = time.perf_counter()
+    tokenizer = llm.get_tokenizer()
+    results: list[tuple[int, GenerationResult]] = []
+    groups: dict[tuple, list[tuple[Item, list[int]]]] = {}
+    order: list[tuple] = []
+    for item in items:
+        index, messages, seed, temperature, top_p, max_tokens, max_model_len = item
+        text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        cap = min(max_tokens, max_model_len - len(prompt_ids))
+        if cap < 1:
+            failure = f"prompt of {len(prompt_ids)} tokens leaves no room under max_model_len={max_model_len}"
+            results.append((index, GenerationResult.failure(failure, 0.0)))
+            continue
+        key = (text, temperature, top_p, cap) if n_per_prompt else (index,)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append((item, prompt_ids))
+    prompts, params = [], []
+    for key in order:
+        first, prompt_ids = groups[key][0]
+        _, _, seed, temperature, top_p, max_tokens, max_model_len = first
+        cap = min(max_tokens, max_model_len - len(prompt_ids))
+        prompts.append({"prompt_token_ids": prompt_ids})
+        params.append(
+            SamplingParams(
+                n=len(groups[key]), seed=seed, temperature=temperature, top_p=top_p, max_tokens=cap
+            )
+        )
+    if prompts:
+        outputs = llm.generate(prompts, params, use_tqdm=False)
+        elapsed = time.perf_counter() - started
+        for key, output in zip(order, outputs):
+            group_seed = groups[key][0][0][2]
+            for (item, prompt_ids), sample in zip(groups[key], output.outputs):
+                results.append(
+                    (
+                        item[0],
+                        GenerationResult(
+                            response=sample.text,
+                            num_tokens=len(sample.token_ids),
+                            prompt_tokens=len(prompt_ids),
+                            finish_reason=sample.finish_reason,
+                            latency_s=elapsed,
+                            actual_seed=group_seed if group_seed != item[2] else None,
+                        ),
+                    )
+                )
+    return results
+
+
+def _engine(model: str, engine_options: dict[str, Any]) -> Any:
+    from vllm import LLM
+
+    return LLM(model=model, **engine_options)
+
+
+def _worker(
+    model: str, engine_options: dict[str, Any], gpus: str, inbox: Any, outbox: Any, n_per_prompt: bool
+) -> None:
+    """One data-parallel replica on its own GPUs; answers chunks until it reads None."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpus
+    try:
+        llm = _engine(model, engine_options)
+        outbox.put(("ready", None))
+    except Exception as error:
+        outbox.put(("failed", f"{type(error).__name__}: {error}"))
+        return
+    while True:
+        chunk = inbox.get()
+        if chunk is None:
+            return
+        chunk_id, items = chunk
+        try:
+            outbox.put(("chunk", (chunk_id, run_items(llm, items, n_per_prompt))))
+        except Exception as error:  # the chunk becomes error records; the replica keeps serving
+            message = f"{type(error).__name__}: {error}"
+            outbox.put(
+                ("chunk", (chunk_id, [(item[0], GenerationResult.failure(message, 0.0)) for item in items]))
+            )
+
+
+class VLLMBackend:
+    """vllm.LLM offline. tensor_parallel_size GPUs per replica, one replica per group of them (data parallel).
+
+    Each (problem, run) is its own request with its own seed (n=1), so a resumed run reproduces the
+    missing samples exactly; vLLM's prefix cache shares the prompt's work. n_per_prompt=True instead
+    sends one request with n samples per prompt, seeded with its first run's seed (recorded per record),
+    which is faster but a partially finished problem then resumes with different samples.
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        tensor_parallel_size: int = 1,
+        data_parallel_size: int | None = None,
+        gpus: Sequence[str] | str | None = None,
+        n_per_prompt: bool = False,
+        gpu_memory_utilization: float = 0.9,
+        max_model_len: int = 32768,
+        dtype: str = "bfloat16",
+        enforce_eager: bool = False,
+        chunk_size: int = 512,
+        **_: Any,
+    ) -> None:
+        gpu_list = gpus.split(",") if isinstance(gpus, str) else list(gpus or visible_gpus())
+        if not gpu_list:
+            raise RuntimeError("the vllm backend needs at least one GPU (none visible)")
+        self.tensor_parallel_size = int(tensor_parallel_size)
+        replicas = data_parallel_size or max(1, len(gpu_list) // self.tensor_parallel_size)
+        if replicas * self.tensor_parallel_size > len(gpu_list):
+            raise ValueError(
+                f"{replicas} replicas x TP {self.tensor_parallel_size} need more than {len(gpu_list)} GPUs"
+            )
+        self.model = model
+        self.n_per_prompt = n_per_prompt
+        self.chunk_size = max(1, int(chunk_size))
+        self.engine_options = {
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "max_model_len": max_model_len,
+            "dtype": dtype,
+            "enforce_eager": enforce_eager,
+            "enable_prefix_caching": True,
+        }
+        self.groups = [
+            ",".join(gpu_list[r * self.tensor_parallel_size : (r + 1) * self.tensor_parallel_size])
+            for r in range(replicas)
+        ]
+        self._llm: Any = None
+        self._workers: list[tuple[Any, Any]] = []
+        self._outbox: Any = None
+        self._tokenizer: Any = None
+        if replicas == 1:
+            os.environ.setdefault("CUDA_VISIBLE_DEVICES", self.groups[0])
+            self._llm = _engine(model, self.engine_options)
+        else:
+            self._start_workers()
+
+    def _start_workers(self) -> None:
+        context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+        self._outbox = context.Queue()
+        for gpus in self.groups:
+            inbox = context.Queue()
+            process = context.Process(
+                target=_worker,
+                args=(self.model, self.engine_options, gpus, inbox, self._outbox, self.n_per_prompt),
+                daemon=True,
+            )
+            process.start()
+            self._workers.append((process, inbox))
+        for _ in self._workers:
+            kind, payload = self._outbox.get()
+            if kind == "failed":
+                self.close()
+                raise RuntimeError(f"a vLLM replica failed to start: {payload}")
+
+    def count_prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int | None:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model)
+        text = self._tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @staticmethod
+    def _items(requests: Sequence[GenerationRequest], start: int, stop: int) -> list[Item]:
+        return [
+            (i, r.messages, r.seed, r.temperature, r.top_p, r.max_tokens, r.max_model_len)
+            for i, r in zip(range(start, stop), requests[start:stop])
+        ]
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, GenerationResult]]:
+        bounds = [
+            (s, min(s + self.chunk_size, len(requests))) for s in range(0, len(requests), self.chunk_size)
+        ]
+        if self._llm is not None:
+            for start, stop in bounds:
+                yield from run_items(self._llm, self._items(requests, start, stop), self.n_per_prompt)
+            return
+        # Data parallel: keep two chunks queued per replica; results come back in completion order.
+        waiting = 0
+        next_chunk = 0
+        loads = [0] * len(self._workers)
+        owner: dict[int, int] = {}
+        while next_chunk < len(bounds) or waiting:
+            for replica, (_, inbox) in enumerate(self._workers):
+                while loads[replica] < 2 and next_chunk < len(bounds):
+                    inbox.put((next_chunk, self._items(requests, *bounds[next_chunk])))
+                    owner[next_chunk] = replica
+                    loads[replica] += 1
+                    next_chunk += 1
+                    waiting += 1
+            try:
+                kind, payload = self._outbox.get(timeout=30)
+            except queue.Empty:
+                dead = [p.pid for p, _ in self._workers if not p.is_alive()]
+                if dead:
+                    raise RuntimeError(f"vLLM replica process(es) {dead} died") from None
+                continue
+            chunk_id, results = payload
+            loads[owner.pop(chunk_id)] -= 1
+            waiting -= 1
+            yield from results
+
+    def close(self) -> None:
+        for process, inbox in self._workers:
+            if process.is_alive():
+                inbox.put(None)
+        for process, _ in self._workers:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()  # our own child, by handle
+        self._workers = []
+        self._llm = None

@@ -7,9 +7,16 @@ a deadline-bounded worker (``timeout.py``); the original had no timeout at all.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
+from decimal import Decimal
+from typing import Any
 
+from dissect_lrm.reward import normalize
 from dissect_lrm.reward.normalize import (
+    CACHE_MAX_CHARS,
+    CACHE_SIZE,
     mathd_normalize,
     prm_normalize,
     prm_str_is_int,
@@ -62,6 +69,12 @@ def mathd_equal(gold: str, pred: str) -> bool:
     return mathd_normalize(gold) == mathd_normalize(pred)
 
 
+def clear_caches() -> None:
+    """Empty this module's and the normalisation caches (benchmarks measure cold per-pair cost)."""
+    _sympy_zero_cached.cache_clear()
+    normalize.clear_caches()
+
+
 def _split_tuple(expr: str) -> list[str]:
     expr = strip_thousands_commas(expr)
     if not expr:
@@ -81,25 +94,130 @@ def _should_allow_eval(expr: str) -> bool:
     return not any(pattern.search(expr) for pattern in _BAD_PATTERNS)
 
 
-def _sympy_zero(gold: str, pred: str) -> bool:
+# ---------------------------------------------------------------------------------------------------
+# Fast paths. Each one returns the decision the original's ``simplify(gold - pred) == 0`` would give,
+# or None to fall through to it; ``fast=False`` runs the original path alone (the reference in tests).
+# ---------------------------------------------------------------------------------------------------
+
+# Plain decimal numerals that sympy's parser turns into Integer/Float(dps=15) exactly. Leading zeros are
+# excluded (Python's tokenizer splits "025" into two numbers) and so are more than 15 digits (beyond
+# DBL_DIG, two distinct decimals can round to the same 53-bit Float).
+_NUMERAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+_MAX_NUMERAL_DIGITS = 15
+_TRANSFORMATIONS: tuple | None = None
+
+
+def _numeral_verdict(gold: str, pred: str) -> bool | None:
+    """Decide ``(gold)-(pred) == 0`` for two plain numerals without sympy (the most common wrong answer)."""
+    if not (_NUMERAL.fullmatch(gold) and _NUMERAL.fullmatch(pred)):
+        return None
+    if max(sum(ch.isdigit() for ch in gold), sum(ch.isdigit() for ch in pred)) > _MAX_NUMERAL_DIGITS:
+        return None
+    # Integer and Float(dps=15) values of <= 15-digit decimals are equal exactly when the decimals are.
+    return Decimal(gold) == Decimal(pred)
+
+
+def _parse_difference(expr: str) -> Any:
+    global _TRANSFORMATIONS
+    from sympy.parsing import sympy_parser
+
+    if _TRANSFORMATIONS is None:
+        _TRANSFORMATIONS = sympy_parser.standard_transformations + (
+            sympy_parser.implicit_multiplication_application,
+        )
+    return sympy_parser.parse_expr(expr.replace("^", "**"), transformations=_TRANSFORMATIONS)
+
+
+def _simplifies_to_zero(difference: Any) -> bool:
+    import sympy
+
+    return bool(sympy.simplify(difference) == 0)
+
+
+def _evaluable(difference: Any) -> bool:
+    # Only elementary trees: evalf of anything else (sums, integrals, unknown functions) may be slow.
+    import sympy
+
+    allowed = (
+        sympy.Add, sympy.Mul, sympy.Pow, sympy.Symbol, sympy.Number, sympy.NumberSymbol,
+        sympy.core.numbers.ImaginaryUnit, sympy.exp, sympy.log, sympy.sin, sympy.cos, sympy.tan,
+        sympy.cot, sympy.sec, sympy.csc, sympy.asin, sympy.acos, sympy.atan, sympy.sinh, sympy.cosh,
+        sympy.tanh, sympy.Abs,
+    )  # fmt: skip
+    return all(isinstance(node, allowed) for node in sympy.preorder_traversal(difference))
+
+
+_NONZERO = 1e-8  # far above evalf's error at 30 digits, far below any difference of written answers
+
+
+def _numerically_nonzero(difference: Any) -> bool:
+    """True when ``difference`` is clearly non-zero at one point, so ``simplify`` cannot make it 0.
+
+    simplify preserves values, so a tree that is non-zero where it is defined never simplifies to 0.
+    A value near 0 proves nothing (simplify might still fail to reach 0): the caller then runs simplify.
+    """
+    import sympy
+
+    if not isinstance(difference, sympy.Expr) or not difference.args or not _evaluable(difference):
+        return False
+    symbols = sorted(difference.free_symbols, key=str)
+    # positive irrational-looking rationals keep clear of branch cuts and of removable singularities
+    point = {symbol: sympy.Rational(71 + 13 * k, 53 + 7 * k) for k, symbol in enumerate(symbols)}
+    value = difference.evalf(30, subs=point)
+    if not value.is_number or value.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+        return False
+    try:
+        magnitude = abs(complex(value))
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(magnitude) and magnitude > _NONZERO
+
+
+def _sympy_zero_reference(expr: str) -> bool:
+    """The original: parse, ``simplify(difference) == 0``; any failure means "not equal"."""
+    try:
+        return _simplifies_to_zero(_parse_difference(expr))
+    except Exception:
+        return False
+
+
+def _sympy_zero_fast(expr: str) -> bool:
+    try:
+        difference = _parse_difference(expr)
+    except Exception:  # as in the original: a parse failure means "not equal"
+        return False
+    try:
+        if _numerically_nonzero(difference):
+            return False
+    except Exception:  # the shortcut could not decide; the original path below does
+        pass
+    try:
+        return _simplifies_to_zero(difference)
+    except Exception:
+        return False
+
+
+_sympy_zero_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_sympy_zero_fast)
+
+
+def _element_verdict(gold: str, pred: str, sympy_mode: str) -> bool | None:
+    """One tuple element; ``sympy_mode`` is "reference", "fast" or "none" (None when sympy is needed)."""
+    if _FRACTION.match(gold) and _FRACTION.match(pred):
+        return gold == pred  # unreduced fractions are rejected on purpose
+    if prm_str_is_int(gold) != prm_str_is_int(pred):
+        return False
     expr = f"({gold})-({pred})"
     if not _should_allow_eval(expr):
         return False
-    try:
-        import sympy
-        from sympy.parsing import sympy_parser
-
-        transformations = sympy_parser.standard_transformations + (
-            sympy_parser.implicit_multiplication_application,
-        )
-        difference = sympy_parser.parse_expr(expr.replace("^", "**"), transformations=transformations)
-        return bool(sympy.simplify(difference) == 0)
-    except Exception:  # the original treats any parse/simplify failure as "not equal"
-        return False
+    if sympy_mode == "reference":
+        return _sympy_zero_reference(expr)
+    verdict = _numeral_verdict(gold, pred)
+    if verdict is not None or sympy_mode == "none":
+        return verdict
+    return _sympy_zero_cached(expr) if len(expr) <= CACHE_MAX_CHARS else _sympy_zero_fast(expr)
 
 
-def sympy_equal(gold: str, pred: str) -> bool:
-    """The second check: PRM800K normalisation, tuple split, then sympy ``simplify(gt - pred) == 0``."""
+def _sympy_verdict(gold: str, pred: str, sympy_mode: str) -> bool | None:
     gold_norm, pred_norm = prm_normalize(gold), prm_normalize(pred)
     if gold_norm is None or pred_norm is None:
         return False
@@ -112,16 +230,22 @@ def sympy_equal(gold: str, pred: str) -> bool:
         return False
     if len(gold_elements) != len(pred_elements):
         return False
+    undecided = False
     for gold_element, pred_element in zip(gold_elements, pred_elements):
-        if _FRACTION.match(gold_element) and _FRACTION.match(pred_element):
-            equal = gold_element == pred_element  # unreduced fractions are rejected on purpose
-        elif prm_str_is_int(gold_element) != prm_str_is_int(pred_element):
-            equal = False
-        else:
-            equal = _sympy_zero(gold_element, pred_element)
-        if not equal:
+        verdict = _element_verdict(gold_element, pred_element, sympy_mode)
+        if verdict is False:  # every element must match, so one miss decides
             return False
-    return True
+        undecided = undecided or verdict is None
+    return None if undecided else True
+
+
+def sympy_equal(gold: str, pred: str, fast: bool = True) -> bool:
+    """The second check: PRM800K normalisation, tuple split, then sympy ``simplify(gt - pred) == 0``.
+
+    ``fast`` adds shortcuts with the same decisions (numerals compared exactly, clearly non-zero
+    differences found numerically, results cached); ``fast=False`` runs only the original path.
+    """
+    return bool(_sympy_verdict(gold, pred, "fast" if fast else "reference"))
 
 
 def ground_truths(ground_truth: object) -> list[str]:
@@ -139,15 +263,27 @@ def ground_truths(ground_truth: object) -> list[str]:
     return out
 
 
-def deepscaler_equal(gold: str | list[str], pred: str) -> bool:
+def deepscaler_equal(gold: str | list[str], pred: str, fast: bool = True) -> bool:
     """The original decision for an extracted answer against one or several ground truths."""
     golds = ground_truths(gold)
-    return any(mathd_equal(item, pred) or sympy_equal(item, pred) for item in golds)
+    return any(mathd_equal(item, pred) or sympy_equal(item, pred, fast) for item in golds)
+
+
+# The in-process quick check runs pylatexenc and regexes without a deadline: only on short strings.
+QUICK_MAX_CHARS = 256
 
 
 def deepscaler_quick(gold: str | list[str], pred: str) -> bool | None:
-    """True when the cheap mathd check accepts; None means "run :func:`deepscaler_equal` in a worker"."""
+    """The decision when no sympy work is needed, else None ("run :func:`deepscaler_equal` in a worker").
+
+    Covers mathd matches, normalised-string matches, shape mismatches and plain-number comparisons.
+    """
     golds = ground_truths(gold)
     if any(mathd_equal(item, pred) for item in golds):
         return True
-    return None
+    if len(pred) > QUICK_MAX_CHARS or any(len(item) > QUICK_MAX_CHARS for item in golds):
+        return None
+    verdicts = [_sympy_verdict(item, pred, "none") for item in golds]
+    if any(verdicts):
+        return True
+    return False if all(verdict is False for verdict in verdicts) else None

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
+import threading
+from collections.abc import Callable
+from typing import Any
 
 # --------------------------------------------------------------------------------------------------
 # mathd (Hendrycks MATH) normalisation, as described in original-release.md §6.2.
@@ -84,10 +88,37 @@ def _mathd_strip(s: str) -> str:
     return _mathd_fix_slash(s)
 
 
+# Answers repeat a lot (n rollouts per prompt share a gold; wrong answers cluster), so the pure string
+# normalisations are memoised; long strings bypass the caches so a cache never holds megabytes.
+CACHE_MAX_CHARS = 512
+CACHE_SIZE = 16384
+_CACHE_CLEARERS: list[Callable[[], None]] = []
+
+
+def _memoised(function: Callable[[str], str]) -> Callable[[str], str]:
+    cached = functools.lru_cache(maxsize=CACHE_SIZE)(function)
+
+    @functools.wraps(function)
+    def wrapper(text: str) -> str:
+        return function(text) if len(text) > CACHE_MAX_CHARS else cached(text)
+
+    _CACHE_CLEARERS.append(cached.cache_clear)
+    return wrapper
+
+
+def clear_caches() -> None:
+    """Empty the normalisation caches (benchmarks measure cold per-pair cost with it)."""
+    for clear in _CACHE_CLEARERS:
+        clear()
+
+
 def mathd_normalize(answer: str | None) -> str | None:
     """Hendrycks MATH normalisation (DeepScaleR's first check is string equality after it)."""
-    if answer is None:
-        return None
+    return None if answer is None else _mathd_normalize(answer)
+
+
+@_memoised
+def _mathd_normalize(answer: str) -> str:
     answer = answer.strip()
     match = _ENCLOSING_TEXT.search(answer)
     if match:
@@ -133,11 +164,23 @@ def prm_str_is_int(s: str) -> bool:
         return False
 
 
-def _latex_to_text(s: str) -> str:
-    from pylatexenc import latex2text  # lazy: only the deepscaler mode needs it
+_converters = threading.local()
 
+
+def _latex_converter() -> Any:
+    # Building a LatexNodes2Text rebuilds its macro database (~0.5 ms); it holds only configuration, so
+    # one per thread is reused (per thread only to stay clear of any unforeseen shared state).
+    converter = getattr(_converters, "instance", None)
+    if converter is None:
+        from pylatexenc import latex2text  # lazy: only the deepscaler mode needs it
+
+        converter = _converters.instance = latex2text.LatexNodes2Text()
+    return converter
+
+
+def _latex_to_text(s: str) -> str:
     s = s.replace("\\tfrac", "\\frac").replace("\\dfrac", "\\frac").replace("\\frac", " \\frac")
-    text = latex2text.LatexNodes2Text().latex_to_text(s)
+    text = _latex_converter().latex_to_text(s)
     for old, new in (("√", "sqrt"), ("π", "pi"), ("∞", "inf"), ("∪", "U"), ("·", "*"), ("×", "*")):
         text = text.replace(old, new)
     return text.strip()
@@ -145,8 +188,11 @@ def _latex_to_text(s: str) -> str:
 
 def prm_normalize(expr: str | None) -> str | None:
     """The PRM800K normalisation applied before DeepScaleR's sympy comparison."""
-    if expr is None:
-        return None
+    return None if expr is None else _prm_normalize(expr)
+
+
+@_memoised
+def _prm_normalize(expr: str) -> str:
     match = _ENCLOSING_TEXT.search(expr)
     if match:
         expr = match.group("text")

@@ -58,7 +58,7 @@ class StorePlan:
 
 
 def _header_for(config: EvalConfig, benchmark: Benchmark, protocol: Protocol) -> dict[str, Any]:
-    return make_header(config.model_slug, benchmark.name, benchmark.fingerprint, protocol)
+    return make_header(config.model_slug, benchmark.name, benchmark.fingerprint, protocol, len(benchmark))
 
 
 def plan_store(

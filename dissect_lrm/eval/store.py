@@ -68,13 +68,16 @@ def comparable(record: Record) -> dict[str, Any]:
     return data
 
 
-def make_header(model: str, benchmark: str, fingerprint: str, protocol: Protocol) -> dict[str, Any]:
+def make_header(
+    model: str, benchmark: str, fingerprint: str, protocol: Protocol, num_problems: int
+) -> dict[str, Any]:
     return {
         "kind": "header",
         "schema": SCHEMA_VERSION,
         "model": model,
         "benchmark": benchmark,
         "benchmark_fingerprint": fingerprint,
+        "num_problems": num_problems,
         "protocol": protocol.to_dict(),
         "protocol_hash": protocol.hash,
         "created": time.time(),

@@ -1,0 +1,368 @@
+"""The `eval` and `stats` subcommands of `dissect-lrm` (add_commands), also runnable as `python -m dissect_lrm.eval.cli`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from dissect_lrm.eval.protocols import PAPER_RUNS, PRESETS
+
+_RUNS_TEXT = ", ".join(f"{name} {runs}" for name, runs in PAPER_RUNS.items())
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _runs_for(text: str) -> tuple[str, int]:
+    name, _, count = text.partition("=")
+    if not name or not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"expected BENCHMARK=RUNS (e.g. aime24=128), got {text!r}")
+    return name, int(count)
+
+
+def _add_eval(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="generate, grade and store multi-run evaluations, then write the report",
+        description=(
+            "Evaluate a model on benchmarks under a protocol: every (problem, run) is generated with its own "
+            "seed, graded with the training reward (dissect_lrm.reward.compute_scores) and appended to a "
+            "resumable JSONL store <output-dir>/<model>/<benchmark>/<protocol>.jsonl. Re-running the same "
+            "command resumes (failed requests are retried); a different protocol under the same name is refused. "
+            "Then writes <output-dir>/report/ (summary.json, summary.md, summary.csv, figures/)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    what = parser.add_argument_group("what to evaluate")
+    what.add_argument("--model", required=True, help="model path or hub id (for openai: what the server serves, unless --served-model-name)")  # fmt: skip
+    what.add_argument("--model-name", default=None, help="directory name of the model in the store (default: derived from --model)")  # fmt: skip
+    what.add_argument("-b", "--benchmark", action="append", required=True, metavar="NAME|PATH",
+                      help="benchmark name looked up in --data-dir (aime24, aime25, amc23, math500, minerva, "
+                           "olympiadbench, gpqa, mmlu_stem, gaokao, or the original stems aime, amc, ...) or a "
+                           ".json/.jsonl file; repeat for several")  # fmt: skip
+    what.add_argument("--data-dir", default=None, help="benchmark directory (default: $DISSECT_LRM_BENCHMARKS or ../shared/data/benchmarks)")  # fmt: skip
+    what.add_argument("--task", choices=("math", "multiple_choice"), default=None, help="force the task of file benchmarks (default: by name / choices field)")  # fmt: skip
+    what.add_argument("--limit", type=int, default=None, help="only the first N problems of each benchmark (smoke tests; a separate store content)")  # fmt: skip
+
+    protocol = parser.add_argument_group("protocol (defaults: the paper's)")
+    protocol.add_argument("--protocol", choices=sorted(PRESETS), default="math",
+                          help="preset: math (T 0.6, top-p 0.95, 32768 tokens), 8k/16k (output caps), multiple_choice "
+                               "(letter suffix), n1/n2 (many-shot noise), greedy (T 0, 1 run)")  # fmt: skip
+    protocol.add_argument("--protocol-name", default=None, help="store name of the protocol (default: the preset's)")  # fmt: skip
+    protocol.add_argument("--temperature", type=float, default=None, help="sampling temperature (0 = greedy)")
+    protocol.add_argument("--top-p", type=float, default=None, help="nucleus sampling top-p")
+    protocol.add_argument("--max-tokens", type=int, default=None, help="output cap in tokens")
+    protocol.add_argument("--max-model-len", type=int, default=None, help="context length: the output cap is clamped to it minus the prompt")  # fmt: skip
+    protocol.add_argument("--runs", type=int, default=None, help=f"runs per problem for every benchmark (default: Table 5: {_RUNS_TEXT}; others 16)")  # fmt: skip
+    protocol.add_argument("--runs-for", type=_runs_for, action="append", default=[], metavar="BENCHMARK=RUNS", help="runs for one benchmark (repeatable)")  # fmt: skip
+    protocol.add_argument("--seed", type=int, default=None, help="base seed; each (problem, run) gets its own seed derived from it")  # fmt: skip
+    protocol.add_argument("--grader", choices=("robust", "deepscaler"), default=None, help="reward mode (deepscaler = the original grading); default robust")  # fmt: skip
+    protocol.add_argument("--noise", choices=("N1", "N2"), default=None, help="many-shot noise prefix (the n1/n2 presets set it)")  # fmt: skip
+    protocol.add_argument("--noise-shots", type=int, default=None, help="distractor shots in the noise prefix (paper: 20 for 1.5B, 100 for 7B; default 100)")  # fmt: skip
+    protocol.add_argument("--prompt-style", choices=("auto", "math", "multiple_choice"), default=None, help="suffix: auto picks the letter suffix for multiple-choice benchmarks")  # fmt: skip
+    protocol.add_argument("--temperatures", type=_float_list, default=None, metavar="T1,T2,...", help="temperature sweep: one protocol (and store) per temperature, named <protocol>-t<T>")  # fmt: skip
+
+    backend = parser.add_argument_group("backend")
+    backend.add_argument("--backend", choices=("hf", "openai", "vllm"), default="hf", help="hf: transformers on CPU; openai: an OpenAI-compatible server; vllm: offline engine on all GPUs")  # fmt: skip
+    backend.add_argument("--batch-size", type=int, default=16, help="hf: sequences decoded together")
+    backend.add_argument("--device", default="cpu", help="hf: torch device")
+    backend.add_argument("--dtype", default=None, help="hf: float32 (default); vllm: bfloat16 (default)")
+    backend.add_argument("--base-url", action="append", default=None, help="openai: server URL ending in /v1 (repeat for replicas; round-robin)")  # fmt: skip
+    backend.add_argument("--served-model-name", default=None, help="openai: model name sent to the server (default: --model)")  # fmt: skip
+    backend.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the API key (optional)")  # fmt: skip
+    backend.add_argument("--concurrency", type=int, default=64, help="openai: requests in flight, all servers together")  # fmt: skip
+    backend.add_argument("--max-retries", type=int, default=5, help="openai: retries per request (exponential backoff)")  # fmt: skip
+    backend.add_argument("--backoff", type=float, default=1.0, help="openai: first retry delay in seconds (doubles each retry)")  # fmt: skip
+    backend.add_argument("--request-timeout", type=float, default=3600.0, help="openai: seconds per request")
+    backend.add_argument("--tp", type=int, default=1, help="vllm: tensor-parallel GPUs per replica")
+    backend.add_argument("--dp", type=int, default=None, help="vllm: replicas (default: visible GPUs / tp)")
+    backend.add_argument("--gpus", default=None, help="vllm: comma-separated GPU ids (default: all visible)")
+    backend.add_argument("--n-per-prompt", action="store_true", help="vllm: one request with n samples per prompt (faster; seeds per group)")  # fmt: skip
+    backend.add_argument(
+        "--gpu-memory-utilization", type=float, default=0.9, help="vllm: GPU memory fraction"
+    )
+    backend.add_argument("--enforce-eager", action="store_true", help="vllm: disable CUDA graphs")
+    backend.add_argument("--chunk-size", type=int, default=512, help="vllm: requests per engine call (progress granularity)")  # fmt: skip
+
+    output = parser.add_argument_group("store and report")
+    output.add_argument("--output-dir", default="runs/eval", help="root of the stores and the report")
+    output.add_argument("--no-retry-errors", action="store_true", help="on resume, keep failed requests as errors instead of retrying")  # fmt: skip
+    output.add_argument("--batch-records", type=int, default=64, help="results graded and appended (fsynced) together")  # fmt: skip
+    output.add_argument("--dry-run", action="store_true", help="print the plan (stores, runs done/missing, prompt and output token estimates, an example prompt) and exit")  # fmt: skip
+    output.add_argument("--no-report", action="store_true", help="skip the report after generation")
+    output.add_argument("--no-figures", action="store_true", help="report without PNG figures")
+    output.add_argument("--no-progress", action="store_true", help="no progress bar")
+    output.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples in the report")
+    parser.set_defaults(func=run_eval_command)
+
+
+def _add_stats(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "stats",
+        help="statistics from existing stores: report, paired comparison, run planner",
+        description="Statistics from stores written by `dissect-lrm eval`; nothing is generated.",
+    )
+    actions = parser.add_subparsers(dest="stats_command", required=True)
+    report = actions.add_parser(
+        "report",
+        help="summary.json, summary.md/csv and figures for every store under a directory",
+        description="avg pass@1 with std over runs, standard errors and bootstrap CIs, pass@k, maj@k, G-Pass@k, "
+        "accuracy histogram and uncertain ratio, max gap (Table 7), planner, token statistics, greedy flips "
+        "(when a 'greedy' store exists for the same model and benchmark).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    report.add_argument("output_dir", help="root of the stores (the eval --output-dir)")
+    report.add_argument("--store", action="append", default=None, help="only these store files (repeatable)")
+    report.add_argument("--report-dir", default=None, help="where to write (default: OUTPUT_DIR/report)")
+    report.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    report.add_argument("--seed", type=int, default=0, help="seed of every resampling")
+    report.add_argument("--no-figures", action="store_true", help="no PNG figures")
+    report.set_defaults(func=run_report_command)
+
+    compare = actions.add_parser(
+        "compare",
+        help="paired comparison of two models (stores) on the same problems",
+        description="A minus B on the problems both stores have results for: difference of avg pass@1, paired "
+        "bootstrap CI and a two-sided stratified permutation p-value.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    compare.add_argument("store_a", help="store of model A (.jsonl)")
+    compare.add_argument("store_b", help="store of model B (.jsonl)")
+    compare.add_argument(
+        "--level", choices=("runs", "problems", "both"), default="runs", help="bootstrap level"
+    )
+    compare.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    compare.add_argument("--permutations", type=int, default=10000, help="Monte Carlo permutations (when runs are uneven)")  # fmt: skip
+    compare.add_argument("--seed", type=int, default=0, help="seed")
+    compare.set_defaults(func=run_compare_command)
+
+    plan = actions.add_parser(
+        "plan",
+        help="predicted CI half-width and max gap per run count, and runs needed for a target",
+        description="From the per-problem accuracies of a store, predict the score spread for other run counts "
+        "(normal approximation) and recommend the runs that meet the targets.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    plan.add_argument("store", help="store (.jsonl)")
+    plan.add_argument(
+        "--runs-list", type=_int_list, default=[1, 4, 8, 16, 32, 64, 128], help="run counts to predict"
+    )
+    plan.add_argument("--trials", type=int, default=4, help="independent trials of the max gap (Table 7: 4)")
+    plan.add_argument("--target-half-width", type=float, default=1.0, help="target CI half-width in points")
+    plan.add_argument("--target-max-gap", type=float, default=1.0, help="target expected max gap in points")
+    plan.add_argument("--confidence", type=float, default=0.95, help="CI confidence")
+    plan.add_argument("--json", action="store_true", help="print the prediction as JSON")
+    plan.set_defaults(func=run_plan_command)
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add `eval` and `stats` to an argparse subparsers object (each sets func=handler(args) -> int)."""
+    _add_eval(subparsers)
+    _add_stats(subparsers)
+
+
+# ------------------------------------------------------------------------------------------- handlers
+
+
+def _protocols(args: argparse.Namespace) -> tuple:
+    from dissect_lrm.eval.protocols import preset, temperature_sweep
+
+    base = preset(args.protocol).with_overrides(
+        name=args.protocol_name,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_tokens=args.max_tokens,
+        max_model_len=args.max_model_len,
+        runs=args.runs,
+        seed=args.seed,
+        grader=args.grader,
+        noise=args.noise,
+        noise_shots=args.noise_shots,
+        prompt_style=args.prompt_style,
+    )
+    if args.temperature is not None and args.temperature == 0 and args.top_p is None:
+        base = base.with_overrides(top_p=1.0)
+    if args.runs_for:
+        base = base.with_overrides(runs_per_benchmark=tuple(args.runs_for))
+    if args.temperatures:
+        return tuple(temperature_sweep(base, args.temperatures))
+    return (base,)
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.backend == "hf":
+        return {"batch_size": args.batch_size, "device": args.device, "dtype": args.dtype or "float32"}
+    if args.backend == "openai":
+        return {
+            "base_urls": args.base_url or ["http://127.0.0.1:8000/v1"],
+            "served_model_name": args.served_model_name,
+            "api_key": os.environ.get(args.api_key_env) if args.api_key_env else None,
+            "concurrency": args.concurrency,
+            "max_retries": args.max_retries,
+            "backoff_s": args.backoff,
+            "timeout_s": args.request_timeout,
+        }
+    return {
+        "tensor_parallel_size": args.tp,
+        "data_parallel_size": args.dp,
+        "gpus": args.gpus,
+        "n_per_prompt": args.n_per_prompt,
+        "gpu_memory_utilization": args.gpu_memory_utilization,
+        "enforce_eager": args.enforce_eager,
+        "dtype": args.dtype or "bfloat16",
+        "chunk_size": args.chunk_size,
+        "max_model_len": args.max_model_len or 32768,
+    }
+
+
+def run_eval_command(args: argparse.Namespace) -> int:
+    from dissect_lrm.eval.benchmarks import resolve_benchmark
+    from dissect_lrm.eval.protocols import EvalConfig
+    from dissect_lrm.eval.runner import _load_tokenizer, format_plan, plan_eval, run_eval
+
+    benchmarks = tuple(
+        resolve_benchmark(spec, args.data_dir, args.task).head(args.limit) for spec in args.benchmark
+    )
+    config = EvalConfig(
+        model=args.model,
+        benchmarks=benchmarks,
+        protocols=_protocols(args),
+        output_dir=args.output_dir,
+        model_name=args.model_name,
+        backend=args.backend,
+        backend_options=_backend_options(args),
+        retry_errors=not args.no_retry_errors,
+        batch_records=args.batch_records,
+    )
+    if args.dry_run:
+        tokenizer = _load_tokenizer(args.model) if Path(args.model).is_dir() else None
+        print(format_plan(config, plan_eval(config), tokenizer))
+        return 0
+    results = run_eval(config, progress=not args.no_progress)
+    for result in results:
+        print(
+            f"{result['benchmark']}/{result['protocol']}: {result['generated']} generated, "
+            f"{result['already_done']} already stored, {result['errors']} errors -> {result['store']}"
+        )
+    errors = sum(result["errors"] for result in results)
+    if errors:
+        print(f"warning: {errors} requests failed (error records, not graded); run the same command again to retry them",
+              file=sys.stderr)  # fmt: skip
+    if not args.no_report:
+        from dissect_lrm.eval.report import build_report
+
+        report = build_report(args.output_dir, num_resamples=args.resamples, figures=not args.no_figures)
+        print(Path(report["files"]["summary.md"]).read_text())
+        print(f"report: {Path(report['files']['summary.json']).parent}")
+    return 0
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    from dissect_lrm.eval.report import build_report
+
+    report = build_report(
+        args.output_dir, args.report_dir, seed=args.seed, num_resamples=args.resamples,
+        figures=not args.no_figures, stores=args.store,
+    )  # fmt: skip
+    if not report["entries"]:
+        print(f"no stores found under {args.output_dir}", file=sys.stderr)
+        return 1
+    print(Path(report["files"]["summary.md"]).read_text())
+    print(f"report: {Path(report['files']['summary.json']).parent}")
+    return 0
+
+
+def _aligned(path_a: str, path_b: str) -> tuple[Any, Any, list[str]]:
+    from dissect_lrm.eval.report import store_view
+    from dissect_lrm.eval.store import Store
+
+    view_a, view_b = store_view(Store.read(path_a)), store_view(Store.read(path_b))
+    if view_a.data is None or view_b.data is None:
+        raise SystemExit("a store has no successful records")
+    shared = [pid for pid in view_a.problem_ids if pid in set(view_b.problem_ids)]
+    if not shared:
+        raise SystemExit("the two stores have no problem in common")
+    rows_a = [view_a.problem_ids.index(pid) for pid in shared]
+    rows_b = [view_b.problem_ids.index(pid) for pid in shared]
+    return (view_a, rows_a), (view_b, rows_b), shared
+
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    from dissect_lrm.eval.stats import paired_comparison, to_jsonable
+
+    (view_a, rows_a), (view_b, rows_b), shared = _aligned(args.store_a, args.store_b)
+    data_a, data_b = view_a.data, view_b.data
+    mask_a = None if data_a.mask is None else data_a.mask[rows_a]
+    mask_b = None if data_b.mask is None else data_b.mask[rows_b]
+    result = paired_comparison(
+        data_a.correct[rows_a], data_b.correct[rows_b], mask_a, mask_b, level=args.level,
+        num_resamples=args.resamples, num_permutations=args.permutations, seed=args.seed,
+    )  # fmt: skip
+    result = {"a": f"{view_a.model}/{view_a.benchmark}/{view_a.protocol}",
+              "b": f"{view_b.model}/{view_b.benchmark}/{view_b.protocol}",
+              "shared_problems": len(shared), **result}  # fmt: skip
+    print(json.dumps(to_jsonable(result), indent=1))
+    return 0
+
+
+def run_plan_command(args: argparse.Namespace) -> int:
+    from dissect_lrm.eval.report import store_view
+    from dissect_lrm.eval.stats import RunPlanner, to_jsonable
+    from dissect_lrm.eval.store import Store
+
+    view = store_view(Store.read(args.store))
+    if view.data is None:
+        print(f"{args.store}: no successful records", file=sys.stderr)
+        return 1
+    planner = RunPlanner(
+        runs_list=tuple(args.runs_list), trials=args.trials, target_half_width=args.target_half_width / 100,
+        target_max_gap=args.target_max_gap / 100, confidence=args.confidence,
+    )  # fmt: skip
+    result = planner.compute(view.data)
+    if args.json:
+        print(json.dumps(to_jsonable(result), indent=1))
+        return 0
+    print(f"{view.model} / {view.benchmark} / {view.protocol}: {view.data.num_problems} problems, "
+          f"{view.data.num_runs} runs stored")  # fmt: skip
+    print(f"{'runs':>6}{'score sd':>10}{'CI half-width':>15}{'E[max gap]':>12}   (points)")
+    for row in result["plan"]:
+        print(f"{row['runs']:>6}{100 * row['sd']:>10.2f}{100 * row['ci_half_width']:>15.2f}{100 * row['expected_max_gap']:>12.2f}")  # fmt: skip
+    recommend = result["recommend"]
+    print(f"runs for CI half-width <= {args.target_half_width} points: {recommend['runs_for_half_width']}")
+    print(f"runs for expected max gap <= {args.target_max_gap} points ({args.trials} trials): {recommend['runs_for_max_gap']}")  # fmt: skip
+    print(
+        f"share of score variance carried by uncertain problems: {100 * result['variance_share_uncertain']:.1f}%"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dissect-lrm", description="Multi-run evaluation and its statistics."
+    )
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

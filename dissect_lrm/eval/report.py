@@ -1,0 +1,312 @@
+"""Reports from stores: EvalData per model x benchmark x protocol, summary.json, Markdown/CSV tables, PNGs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dissect_lrm.eval.protocols import Protocol
+from dissect_lrm.eval.stats import EvalData, default_metrics, summarize, to_jsonable
+from dissect_lrm.eval.store import Store, find_stores
+
+GREEDY_PROTOCOL = "greedy"  # a store of this name supplies greedy correctness to the other protocols
+
+
+@dataclass(frozen=True)
+class StoreView:
+    """A store turned into matrices: rows are problems with at least one successful record."""
+
+    path: Path
+    model: str
+    benchmark: str
+    protocol: str
+    protocol_hash: str
+    problem_ids: tuple[str, ...]
+    data: EvalData | None  # None when no request succeeded
+    records: int
+    errors: int
+    missing: int
+    problems_without_result: int
+    finish_reasons: dict[str, int]
+
+
+def store_view(store: Store, runs: int | None = None) -> StoreView:
+    """Build the (problems x runs) matrices; failed or missing runs are masked out, never counted wrong."""
+    header = store.header
+    effective = store.records()
+    protocol = Protocol.from_dict(header["protocol"])
+    runs = runs or max([protocol.runs_for(header["benchmark"])] + [run + 1 for _, run in effective])
+    problems: dict[str, int] = {}
+    for record in sorted(effective.values(), key=lambda r: (r.problem_index, r.run)):
+        problems.setdefault(record.problem_id, record.problem_index)
+    num_problems = max(int(header.get("num_problems", 0)), len(problems))
+    ok_problems = [pid for pid in problems if any(effective.get((pid, run)) and effective[(pid, run)].ok for run in range(runs))]  # fmt: skip
+    shape = (len(ok_problems), runs)
+    correct = np.zeros(shape, dtype=bool)
+    mask = np.zeros(shape, dtype=bool)
+    answers = np.full(shape, None, dtype=object)
+    tokens = np.zeros(shape, dtype=np.float64)
+    errors = sum(1 for record in effective.values() if not record.ok)
+    for row, pid in enumerate(ok_problems):
+        for run in range(runs):
+            record = effective.get((pid, run))
+            if record is None or not record.ok:
+                continue
+            mask[row, run] = True
+            correct[row, run] = bool(record.correct)
+            answers[row, run] = record.extracted
+            tokens[row, run] = record.num_tokens or 0
+    data = EvalData(correct=correct, mask=mask, answers=answers, tokens=tokens) if ok_problems else None
+    return StoreView(
+        path=store.path,
+        model=header["model"],
+        benchmark=header["benchmark"],
+        protocol=header["protocol"]["name"],
+        protocol_hash=header["protocol_hash"],
+        problem_ids=tuple(ok_problems),
+        data=data,
+        records=len(effective),
+        errors=errors,
+        missing=num_problems * runs - int(mask.sum()) - errors,
+        problems_without_result=num_problems - len(ok_problems),
+        finish_reasons=dict(Counter(r.finish_reason or "error" for r in effective.values())),
+    )
+
+
+def _with_greedy(view: StoreView, greedy: StoreView | None) -> EvalData | None:
+    """Attach greedy correctness (Section 5.3 flips) when a complete greedy store covers the same problems."""
+    if view.data is None or greedy is None or greedy.data is None or greedy.data.mask is not None:
+        return view.data
+    index = {pid: row for row, pid in enumerate(greedy.problem_ids)}
+    if not all(pid in index for pid in view.problem_ids):
+        return view.data
+    rows = [index[pid] for pid in view.problem_ids]
+    data = view.data
+    return EvalData(data.correct, data.mask, data.answers, data.tokens, greedy.data.correct[rows])
+
+
+def _pct(value: Any) -> float | None:
+    return None if value is None else 100.0 * float(value)
+
+
+def table_row(entry: dict[str, Any]) -> dict[str, Any]:
+    """The flat row of the Markdown/CSV tables (percent units)."""
+    stats = entry.get("stats") or {}
+    avg = stats.get("avg_pass@1") or {}
+    ci = avg.get("ci") or {}
+    runs = stats.get("num_runs")
+    pass_k = (stats.get("pass@k") or {}).get(str(runs))
+    maj = stats.get("maj@k") or {}
+    maj_k = maj.get(str(runs)) if maj else None
+    gaps = stats.get("max_gap") or {}
+    gap_runs = max((int(k) for k in gaps), default=None)
+    tokens = (stats.get("tokens") or {}).get("mean_tokens")
+    mean = _pct(avg.get("mean"))
+    half = None if ci.get("low") is None else 50.0 * (ci["high"] - ci["low"])
+    return {
+        "model": entry["model"],
+        "benchmark": entry["benchmark"],
+        "protocol": entry["protocol"],
+        "problems": stats.get("num_problems", 0),
+        "runs": runs,
+        "avg_pass@1": mean,
+        "ci95_half_width": half,
+        "ci95_low": _pct(ci.get("low")),
+        "ci95_high": _pct(ci.get("high")),
+        "std_over_runs": _pct(avg.get("std_over_runs")),
+        "pass@k": _pct(pass_k),
+        "maj@k": _pct(maj_k),
+        "uncertain_%": _pct((stats.get("accuracy_histogram") or {}).get("uncertain_ratio")),
+        "max_gap_runs": gap_runs,
+        "max_gap": _pct(gaps[str(gap_runs)]["mean_gap"]) if gap_runs is not None else None,
+        "mean_tokens": tokens,
+        "errors": entry["errors"],
+        "missing": entry["missing"],
+    }
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    header = ["model", "benchmark", "protocol", "problems", "runs", "avg pass@1 ± CI95", "std runs",
+              "pass@k", "maj@k", "uncertain %", "max gap (4 trials x r)", "mean tokens", "errors", "missing"]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        score = (
+            "-" if row["avg_pass@1"] is None else f"{row['avg_pass@1']:.2f} ± {_fmt(row['ci95_half_width'])}"
+        )
+        gap = "-" if row["max_gap"] is None else f"{row['max_gap']:.2f} (r={row['max_gap_runs']})"
+        k = row["runs"]
+        cells = [row["model"], row["benchmark"], row["protocol"], _fmt(row["problems"]), _fmt(k), score,
+                 _fmt(row["std_over_runs"]), f"{_fmt(row['pass@k'])} (k={k})", _fmt(row["maj@k"]),
+                 _fmt(row["uncertain_%"]), gap, _fmt(row["mean_tokens"], 0), _fmt(row["errors"]),
+                 _fmt(row["missing"])]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(rows: Sequence[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: "" if value is None else value for key, value in row.items()})
+    return buffer.getvalue()
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def plot_histogram(entry: dict[str, Any], path: Path) -> Path:
+    """Figure 5: problems per accuracy bin, uncertain bins highlighted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hist = entry["stats"]["accuracy_histogram"]
+    low, high = hist["band"]
+    edges = [float(label.strip("[]()").split(",")[0]) for label in hist["bins"]]
+    colors = ["tab:orange" if low <= edge < high else "tab:blue" for edge in edges]
+    figure, axis = plt.subplots(figsize=(5, 3.2))
+    axis.bar(hist["bins"], hist["counts"], color=colors)
+    axis.set_xlabel("per-problem accuracy")
+    axis.set_ylabel("problems")
+    axis.set_title(
+        f"{entry['model']} / {entry['benchmark']} ({entry['protocol']}): "
+        f"uncertain {100 * hist['uncertain_ratio']:.1f}%",
+        fontsize=8,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_spread(entries: Sequence[dict[str, Any]], path: Path) -> Path | None:
+    """Figure 4 / Table 7: max gap between 4 trials vs runs per trial (measured, and the planner's prediction)."""
+    usable = [e for e in entries if (e.get("stats") or {}).get("max_gap")]
+    if not usable:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5.5, 3.5))
+    for entry in usable:
+        gaps = entry["stats"]["max_gap"]
+        runs = sorted(int(k) for k in gaps)
+        mean = [100 * gaps[str(r)]["mean_gap"] for r in runs]
+        q95 = [100 * gaps[str(r)]["q95_gap"] for r in runs]
+        (line,) = axis.plot(runs, mean, marker="o", label=f"{entry['model']} ({entry['protocol']})")
+        axis.fill_between(runs, mean, q95, color=line.get_color(), alpha=0.15)
+        plan = (entry["stats"].get("planner") or {}).get("plan") or []
+        if plan:
+            axis.plot([p["runs"] for p in plan], [100 * p["expected_max_gap"] for p in plan],
+                      linestyle="--", color=line.get_color(), alpha=0.6)  # fmt: skip
+    axis.set_xscale("log", base=2)
+    axis.set_xlabel("runs per trial")
+    axis.set_ylabel("max gap between 4 trials (points)")
+    axis.set_title(f"{usable[0]['benchmark']}: score spread vs runs (dashed: predicted)", fontsize=8)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def build_report(
+    output_dir: str | Path,
+    report_dir: str | Path | None = None,
+    seed: int = 0,
+    num_resamples: int = 1000,
+    figures: bool = True,
+    stores: Sequence[str | Path] | None = None,
+) -> dict[str, Any]:
+    """Summarise every store under `output_dir` (or the given ones) into report_dir (default output_dir/report)."""
+    report_path = Path(report_dir) if report_dir is not None else Path(output_dir) / "report"
+    report_path.mkdir(parents=True, exist_ok=True)
+    paths = [Path(p) for p in stores] if stores is not None else find_stores(output_dir)
+    views = [store_view(Store.read(path)) for path in paths]
+    greedy = {(v.model, v.benchmark): v for v in views if v.protocol == GREEDY_PROTOCOL}
+    entries = []
+    for view in views:
+        data = (
+            view.data
+            if view.protocol == GREEDY_PROTOCOL
+            else _with_greedy(view, greedy.get((view.model, view.benchmark)))
+        )
+        stats = (
+            summarize(data, default_metrics(data, seed=seed, num_resamples=num_resamples)) if data else None
+        )
+        entries.append(
+            {
+                "model": view.model,
+                "benchmark": view.benchmark,
+                "protocol": view.protocol,
+                "protocol_hash": view.protocol_hash,
+                "store": str(view.path),
+                "records": view.records,
+                "errors": view.errors,
+                "missing": view.missing,
+                "problems_without_result": view.problems_without_result,
+                "finish_reasons": view.finish_reasons,
+                "stats": stats,
+            }
+        )
+    rows = [table_row(entry) for entry in entries]
+    files = {
+        "summary.json": report_path / "summary.json",
+        "summary.md": report_path / "summary.md",
+        "summary.csv": report_path / "summary.csv",
+    }
+    settings = {"seed": seed, "num_resamples": num_resamples}
+    files["summary.json"].write_text(
+        json.dumps(to_jsonable({"settings": settings, "entries": entries}), indent=1)
+    )
+    files["summary.md"].write_text(markdown_table(rows))
+    files["summary.csv"].write_text(csv_table(rows))
+    figure_paths: list[str] = []
+    if figures:
+        figure_dir = report_path / "figures"
+        figure_dir.mkdir(exist_ok=True)
+        for entry in entries:
+            if entry["stats"]:
+                name = (
+                    f"hist_{_safe(entry['model'])}_{_safe(entry['benchmark'])}_{_safe(entry['protocol'])}.png"
+                )
+                figure_paths.append(str(plot_histogram(entry, figure_dir / name)))
+        for benchmark in sorted({e["benchmark"] for e in entries}):
+            for protocol in sorted({e["protocol"] for e in entries if e["benchmark"] == benchmark}):
+                same = [
+                    e
+                    for e in entries
+                    if e["benchmark"] == benchmark and e["protocol"] == protocol and e["stats"]
+                ]
+                drawn = plot_spread(same, figure_dir / f"spread_{_safe(benchmark)}_{_safe(protocol)}.png")
+                if drawn is not None:
+                    figure_paths.append(str(drawn))
+    return {
+        "entries": entries,
+        "rows": rows,
+        "files": {k: str(v) for k, v in files.items()},
+        "figures": figure_paths,
+    }

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,8 @@ def run_training(
     """Run ``python -m dissect_lrm.trainer.main <overrides>`` in ``workdir``, isolated and bounded.
 
     Metrics go to ``workdir/metrics_file`` through verl's file logger (add ``file`` to
-    ``trainer.logger``); Ray's session files and the HF cache stay under ``workdir``.
+    ``trainer.logger``); the HF cache stays under ``workdir``; Ray's session files go to a short-lived
+    temporary directory, removed afterwards.
     """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -121,13 +123,21 @@ def run_training(
         "VERL_FILE_LOGGER_PATH": str(metrics_path),
         **(extra_env or {}),
     }
+    # Ray's session sockets live under its temp dir and AF_UNIX paths are limited to 107 bytes, so
+    # the temp dir is a short one under /tmp rather than inside a (possibly deep) workdir.
+    ray_dir = tempfile.mkdtemp(prefix="dlrm-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
     command = isolated(
         [
             sys.executable, "-m", "dissect_lrm.trainer.main", *overrides,
-            f"+ray_kwargs.ray_init._temp_dir={workdir / 'ray'}",
+            f"+ray_kwargs.ray_init._temp_dir={ray_dir}",
         ]
     )  # fmt: skip
-    returncode, output, timed_out = run_bounded(command, cwd=workdir, env=env, timeout_s=timeout_s, echo=echo)
+    try:
+        returncode, output, timed_out = run_bounded(
+            command, cwd=workdir, env=env, timeout_s=timeout_s, echo=echo
+        )
+    finally:
+        shutil.rmtree(ray_dir, ignore_errors=True)
     return TrainingRun(
         returncode=returncode,
         output=output,

@@ -103,7 +103,29 @@ def check_parquet(path: str, key: str, prompt_key: str) -> None:
         )
 
 
+def check_algorithm(config: DictConfig) -> None:
+    """Validate our ``algorithm.*`` groups before anything starts (one message naming the key)."""
+    from dissect_lrm.trainer.settings import algos_config
+
+    try:
+        settings = algos_config(config.algorithm)
+        settings.validate()
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from error
+    not_wired = [name for name in ("injection", "luffy", "repetition") if getattr(settings, name).enable]
+    if not_wired:
+        raise ConfigurationError(
+            f"algorithm.{not_wired[0]}.enable=true: this feature exists in dissect_lrm.algos but is not wired "
+            "into the trainer yet, so it would be silently ignored; refusing to start"
+        )
+    if settings.schedule:
+        raise ConfigurationError(
+            "algorithm.schedule is run stage by stage by scripts/train/schedule.sh, not by one trainer run"
+        )
+
+
 def check_inputs(config: DictConfig) -> None:
+    check_algorithm(config)
     check_model_path(str(config.actor_rollout_ref.model.path))
     prompt_key = str(config.data.get("prompt_key", "prompt"))
     for key in ("train_files", "val_files"):

@@ -1,0 +1,228 @@
+"""Step hooks: how each paper feature acts on a training step (data in TransferQueue, math in algos).
+
+A hook reads the fields it needs from TransferQueue, calls ``dissect_lrm.algos`` and writes fields
+back. ``build_hooks`` turns the validated ``algorithm.*`` config into the list our trainer runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import transfer_queue as tq
+from tensordict import TensorDict
+from transfer_queue import KVBatchMeta
+from verl.workers.utils.padding import response_to_nested
+
+from dissect_lrm.algos.config import AlgosConfig, SampleFilterConfig, TruncationMaskConfig
+from dissect_lrm.algos.grouping import dense_group_index, group_outcome_fractions
+from dissect_lrm.algos.sample_filter import filter_samples
+from dissect_lrm.algos.truncation import is_truncated, truncated_sample_mask
+from dissect_lrm.trainer import estimators
+
+if TYPE_CHECKING:
+    from dissect_lrm.trainer.trainer import DissectTrainer
+
+logger = logging.getLogger(__name__)
+
+
+class StepHook:
+    """One feature's view of a training step. Override only the hook points the feature needs."""
+
+    name = "hook"
+
+    def after_reward(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        return batch
+
+    def after_advantage(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        return batch
+
+    def before_actor_update(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        return batch
+
+    def step_metrics(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> None:
+        return None
+
+
+# ----------------------------------------------------------------------------- TransferQueue access
+
+
+def non_tensor_values(field) -> list:
+    """Python values of a TransferQueue non-tensor field (stacked or linked-list storage)."""
+    values = field.tolist() if hasattr(field, "tolist") else list(field)
+    return [getattr(value, "data", value) for value in values]
+
+
+def real_rows(batch: KVBatchMeta) -> torch.Tensor:
+    """Bool (bs,): rows that are real samples, not the no-op padding verl adds when balancing."""
+    return torch.tensor([not tag.get("is_padding", False) for tag in batch.tags], dtype=torch.bool)
+
+
+def read_reward_outcomes(batch: KVBatchMeta) -> tuple[np.ndarray, np.ndarray | None]:
+    """(uids, acc) of the batch's rows; ``acc`` is None when the reward function reports no ``acc``."""
+    data = tq.kv_batch_get(
+        keys=batch.keys, partition_id=batch.partition_id, select_fields=["uid", "extra_fields"]
+    )
+    uids = np.asarray(non_tensor_values(data["uid"]), dtype=object)
+    infos = [
+        e.get("reward_extra_info", {}) if isinstance(e, dict) else {}
+        for e in non_tensor_values(data["extra_fields"])
+    ]
+    if not infos or any("acc" not in info for info in infos):
+        return uids, None
+    return uids, np.asarray([float(info["acc"]) for info in infos], dtype=np.float64)
+
+
+def read_padded(batch: KVBatchMeta, fields: list[str]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Per-token fields as padded (bs, T) tensors, plus the nested response_mask that gives their lengths."""
+    data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
+    nested_mask = data["response_mask"]
+    padded = data.to_padded_tensor()
+    return {name: padded[name] for name in fields}, nested_mask
+
+
+def write_padded(
+    batch: KVBatchMeta, fields: dict[str, torch.Tensor], nested_mask: torch.Tensor
+) -> KVBatchMeta:
+    nested = {name: response_to_nested(tensor, nested_mask) for name, tensor in fields.items()}
+    return tq.kv_batch_put(
+        keys=batch.keys, partition_id=batch.partition_id, fields=TensorDict(nested, batch_size=len(batch))
+    )
+
+
+# ----------------------------------------------------------------------------- hooks
+
+
+class RewardOutcomeMetrics(StepHook):
+    """Logs the verifier's accuracy and the zero-advantage group fractions of every step (Fig. 2, 6)."""
+
+    name = "reward_outcome_metrics"
+
+    def after_reward(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        uids, acc = read_reward_outcomes(batch)
+        if acc is None:
+            logger.warning("reward function reports no 'acc'; dissect/acc metrics are not logged")
+            return batch
+        correct = acc > 0.5
+        metrics["dissect/acc/mean"] = float(acc.mean())
+        metrics["dissect/samples/correct"] = int(correct.sum())
+        metrics["dissect/samples/total"] = len(acc)
+        group, num_groups = dense_group_index(uids)
+        for outcome, fraction in group_outcome_fractions(
+            torch.from_numpy(correct), group, num_groups
+        ).items():
+            metrics[f"dissect/groups/{outcome}_frac"] = fraction
+        return batch
+
+
+class LengthRewardMetrics(StepHook):
+    """Logs what the length reward did inside the estimator (shaped groups, mean bonus, lengths)."""
+
+    name = "length_reward_metrics"
+
+    def after_advantage(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        metrics.update({f"dissect/{key}": value for key, value in estimators.LAST_STATS.items()})
+        return batch
+
+
+class TruncationMask(StepHook):
+    """Zero the advantage of incorrect truncated rows (no EOS within the length limit), after the
+    group statistics were computed with them; optionally only when also flagged repetitive."""
+
+    name = "truncation_mask"
+
+    def __init__(self, settings: TruncationMaskConfig) -> None:
+        self.settings = settings
+
+    def after_advantage(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        fields, nested_mask = read_padded(batch, ["response_mask", "advantages", "responses"])
+        _, acc = read_reward_outcomes(batch)
+        if acc is None:
+            raise RuntimeError("algorithm.truncation_mask needs a reward function that reports 'acc'")
+        truncated = is_truncated(fields["responses"], fields["response_mask"], trainer.tokenizer.eos_token_id)
+        repetitive = None
+        if self.settings.require_repetition:
+            data = tq.kv_batch_get(
+                keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"]
+            )
+            infos = [e.get("reward_extra_info", {}) for e in non_tensor_values(data["extra_fields"])]
+            repetitive = torch.tensor([bool(info.get("repetitive", False)) for info in infos])
+        masked = truncated_sample_mask(
+            truncated, torch.from_numpy(acc > 0.5), repetitive, self.settings.require_repetition
+        )
+        masked &= real_rows(batch)
+        metrics["dissect/truncation/masked_samples"] = int(masked.sum())
+        metrics["dissect/truncation/truncated_samples"] = int((truncated & real_rows(batch)).sum())
+        if masked.any():
+            advantages = fields["advantages"].clone()
+            advantages[masked] = 0
+            batch = write_padded(batch, {"advantages": advantages}, nested_mask)
+        return batch
+
+
+class SampleFilter(StepHook):
+    """Positive/negative sample ablation (Tables 1, 2, 6): after the advantages are computed on the
+    whole batch, removed rows leave the loss (``response_mask`` and ``loss_mask`` zeroed: no policy
+    gradient, KL or entropy term and no place in token-count denominators), or rows are reweighted."""
+
+    name = "sample_filter"
+
+    def __init__(self, settings: SampleFilterConfig) -> None:
+        self.settings = settings
+
+    def after_advantage(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        settings = self.settings
+        fields, nested_mask = read_padded(batch, ["response_mask", "loss_mask", "advantages"])
+        real = real_rows(batch)
+        _, acc = read_reward_outcomes(batch)
+        if acc is None and settings.by == "correctness":
+            raise RuntimeError(
+                "algorithm.sample_filter.by=correctness needs a reward function that reports 'acc'"
+            )
+        # Seeded per step so a resumed run removes the same samples an uninterrupted run would.
+        generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + trainer.global_steps)
+        result = filter_samples(
+            fields["response_mask"][real],
+            mode=settings.mode,
+            by=settings.by,
+            correct=None if acc is None else torch.from_numpy(acc > 0.5)[real],
+            advantages=fields["advantages"][real],
+            pos_weight=settings.weights.pos,
+            neg_weight=settings.weights.neg,
+            keep_ratio=settings.keep_ratio,
+            generator=generator,
+        )
+        response_mask = fields["response_mask"].clone()
+        response_mask[real] = result.response_mask
+        advantages = fields["advantages"].clone()
+        advantages[real] = advantages[real] * result.advantage_weight.to(advantages.dtype).unsqueeze(-1)
+        loss_mask = fields["loss_mask"] * response_mask.to(fields["loss_mask"].dtype)
+        metrics.update({f"dissect/filter/{key}": value for key, value in result.stats.items()})
+        trainer.skip_actor_update = result.empty
+        if result.empty:
+            logger.warning(
+                "step %s: the sample filter (mode=%s) left no tokens; the actor update is skipped",
+                trainer.global_steps,
+                settings.mode,
+            )
+        return write_padded(
+            batch,
+            {"response_mask": response_mask, "loss_mask": loss_mask, "advantages": advantages},
+            nested_mask,
+        )
+
+
+def build_hooks(settings: AlgosConfig) -> list[StepHook]:
+    """The step hooks a run uses, in the order they act (truncation mask before the filter, so the
+    filter's kept/removed counts see the final advantages)."""
+    hooks: list[StepHook] = [RewardOutcomeMetrics()]
+    if settings.rlr.enable:
+        hooks.append(LengthRewardMetrics())
+    if settings.truncation_mask.enable:
+        hooks.append(TruncationMask(settings.truncation_mask))
+    sample_filter = settings.sample_filter
+    if sample_filter.mode != "both" or (sample_filter.weights.pos, sample_filter.weights.neg) != (1.0, 1.0):
+        hooks.append(SampleFilter(sample_filter))
+    return hooks

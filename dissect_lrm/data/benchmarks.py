@@ -273,7 +273,9 @@ def record_from_row(spec: BenchmarkSpec, row: Mapping[str, Any], index: int, fil
             raise SchemaError(file, index, "answer", str(error)) from error
         # normalize_choice keeps any A-J letter ("none" -> "E"), so check against the real options
         if any(not set(label) <= set(choices) for label in labels):
-            raise SchemaError(file, index, "answer", f"label {answers} names no option among {''.join(choices)}")
+            raise SchemaError(
+                file, index, "answer", f"label {answers} names no option among {''.join(choices)}"
+            )
         answers = labels
     metadata = _metadata(row) | {"source_index": index, "problem_hash": problem_id(problem)}
     record = {

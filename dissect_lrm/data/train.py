@@ -19,6 +19,7 @@ from dissect_lrm.data.schema import (
     train_arrow_schema,
     validate_train_row,
 )
+from dissect_lrm.reward.extract import last_boxed
 
 DROP_REASONS = ("malformed", "missing_answer", "duplicate", "too_long")
 DEFAULT_VAL_SIZE = 200  # the RLR experiments held out 200 problems
@@ -128,8 +129,6 @@ def adapt_problem_answer(row: Mapping[str, Any]) -> tuple[str, str, list[str] | 
 
 def adapt_openthoughts(row: Mapping[str, Any]) -> tuple[str, str, list[str] | None]:
     """OpenThoughts metadata rows carry no answer field: the gold is the last box of the reference solution."""
-    from dissect_lrm.reward.extract import last_boxed
-
     problem = _clean_problem(row.get("problem"))
     reference = row.get("ground_truth_solution")
     if not isinstance(reference, str) or not reference.strip():

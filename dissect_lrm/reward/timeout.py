@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from dissect_lrm.reward.cascade import cascade_from_env, math_verify_available
+
 DEFAULT_DEADLINE_S = float(os.environ.get("DISSECT_LRM_REWARD_TIMEOUT", "5.0"))
 _PRELOAD = ["dissect_lrm.reward.robust", "dissect_lrm.reward.deepscaler", "sympy"]
 
@@ -91,7 +93,10 @@ class DeadlinePool:
         )
         self._context = multiprocessing.get_context(method)
         if method == "forkserver":
-            self._context.set_forkserver_preload(_PRELOAD)
+            preload = list(_PRELOAD)
+            if cascade_from_env() and math_verify_available():  # replacement workers skip its import
+                preload.append("math_verify")
+            self._context.set_forkserver_preload(preload)
         self._idle: list[_Worker] = []
         self._started = 0
         self._condition = threading.Condition()

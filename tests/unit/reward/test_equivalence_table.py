@@ -123,7 +123,14 @@ def test_amc_float_ground_truth_is_an_integer() -> None:
 
 def test_synthetic_task_response() -> None:
     result = compute_score("synthetic/arith", "3 + 5 = 8\n</think>\nThe answer is \\boxed{8}.", "8")
-    assert result == {"score": 1.0, "acc": 1.0, "pred": "8", "format_ok": True, "timed_out": False}
+    assert result == {
+        "score": 1.0,
+        "acc": 1.0,
+        "pred": "8",
+        "format_ok": True,
+        "timed_out": False,
+        "math_verify_rescued": False,
+    }
 
 
 def test_missing_think_is_a_format_error_by_default() -> None:

@@ -93,7 +93,14 @@ def test_worker_exception_is_reported_not_fatal(pool: DeadlinePool) -> None:
 
 def test_timed_out_sample_is_flagged(pool: DeadlinePool) -> None:
     result = compute_score("math", "</think>\\boxed{9^{9^{9}}}", "1", deadline_s=0.5, pool=pool)
-    assert result == {"score": 0.0, "acc": 0.0, "pred": "9^{9^{9}}", "format_ok": True, "timed_out": True}
+    assert result == {
+        "score": 0.0,
+        "acc": 0.0,
+        "pred": "9^{9^{9}}",
+        "format_ok": True,
+        "timed_out": True,
+        "math_verify_rescued": False,
+    }
 
 
 def test_works_from_threads(pool: DeadlinePool) -> None:

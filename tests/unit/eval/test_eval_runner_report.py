@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,7 +147,7 @@ def test_report_tables_figures_and_masking(tmp_path):
     )
     assert len(report["figures"]) >= 2
     for figure in report["figures"]:
-        assert open(figure, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert Path(figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cli_stats_commands(tmp_path, capsys):

@@ -13,11 +13,14 @@ four hook points, each running the ``StepHook`` list built from ``algorithm.*`` 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 
+import numpy as np
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
+from dissect_lrm.eval.stats import accuracy_histogram
 from dissect_lrm.trainer.hooks import build_hooks
 from dissect_lrm.trainer.phases import announce_phase
 from dissect_lrm.trainer.settings import algos_config
@@ -25,6 +28,26 @@ from dissect_lrm.trainer.settings import algos_config
 logger = logging.getLogger(__name__)
 
 TRAINER_MODE = "dissect_sync"
+
+
+def validation_stability_metrics(data_sources, sample_uids, acc_values) -> dict[str, float]:
+    """Per validation set: avg@n and the uncertain-problem ratio, with the evaluation framework's code."""
+    per_problem: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for source, uid, acc in zip(data_sources, sample_uids, acc_values, strict=True):
+        if acc is not None:
+            per_problem[source][uid].append(float(acc))
+    metrics = {}
+    for source, problems in per_problem.items():
+        accuracy = np.array([np.mean(runs) for runs in problems.values()])
+        runs = min(len(r) for r in problems.values())
+        histogram = accuracy_histogram(accuracy)
+        prefix = f"dissect-val/{source}"
+        metrics[f"{prefix}/avg@{runs}"] = float(accuracy.mean())
+        metrics[f"{prefix}/uncertain_ratio"] = histogram["uncertain_ratio"]
+        metrics[f"{prefix}/all_correct_ratio"] = histogram["all_correct_ratio"]
+        metrics[f"{prefix}/all_wrong_ratio"] = histogram["all_wrong_ratio"]
+        metrics[f"{prefix}/num_problems"] = float(len(accuracy))
+    return metrics
 
 
 @register_trainer(TRAINER_MODE)
@@ -75,6 +98,22 @@ class DissectTrainer(PPOTrainerSync):
             )
             return batch
         return super()._update_actor(batch, metrics)
+
+    def _val_metrics_update(
+        self, data_sources, sample_uids, reward_extra_infos_dict, sample_turns, expected_acc_counts=None
+    ) -> dict[str, float]:
+        metrics = super()._val_metrics_update(
+            data_sources,
+            sample_uids,
+            reward_extra_infos_dict,
+            sample_turns,
+            expected_acc_counts=expected_acc_counts,
+        )
+        if "acc" in reward_extra_infos_dict:
+            metrics.update(
+                validation_stability_metrics(data_sources, sample_uids, reward_extra_infos_dict["acc"])
+            )
+        return metrics
 
     def _compute_metrics(self, batch: KVBatchMeta, metrics, timing_raw, global_steps, epoch):
         super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)

@@ -21,6 +21,7 @@ RUN_TIMEOUT_S = 420
 
 def grpo_overrides(kit, workdir: Path, total_steps: int) -> list[str]:
     return [
+        "trainer.v1.trainer_mode=dissect_sync",
         "+preset=cpu",
         f"data.train_files={kit.train_parquet}",
         f"data.val_files={kit.val_parquet}",
@@ -37,7 +38,8 @@ def grpo_overrides(kit, workdir: Path, total_steps: int) -> list[str]:
         "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=32",
         "trainer.logger=[console,file]",
         "trainer.val_before_train=False",
-        "trainer.test_freq=-1",
+        "trainer.test_freq=2",
+        "actor_rollout_ref.rollout.val_kwargs.n=2",
         "trainer.save_freq=2",
         f"trainer.total_training_steps={total_steps}",
         "trainer.total_epochs=10",
@@ -69,6 +71,19 @@ def test_both_steps_are_logged_with_our_reward(trained):
         if metrics["dissect/groups/mixed_frac"] > 0:
             assert metrics["actor/grad_norm"] > 0, step
     assert any(m["dissect/groups/mixed_frac"] > 0 for m in run.metrics.values())
+
+
+def test_validation_reports_avg_and_uncertain_ratio(trained):
+    _, run = trained
+    metrics = run.metrics[2]
+    source = "synthetic/arith"
+    avg = metrics[f"dissect-val/{source}/avg@2"]
+    assert avg == pytest.approx(metrics[f"val-core/{source}/acc/mean@2"], abs=1e-9)
+    assert metrics[f"dissect-val/{source}/num_problems"] == 16
+    ratios = [metrics[f"dissect-val/{source}/{k}_ratio"] for k in ("uncertain", "all_correct", "all_wrong")]
+    # With 2 runs a problem's accuracy is 0, 0.5 or 1: uncertain (0.5 lies in [0.2, 0.8)) + the rest = 1.
+    assert sum(ratios) == pytest.approx(1.0)
+    assert f"dissect-val/{source}/avg@2" not in run.metrics[1]
 
 
 def test_checkpoint_holds_updated_weights(trained, warm_tiny_kit):

@@ -81,6 +81,7 @@ def _add_eval(subparsers: Any) -> None:
     backend.add_argument("--backend", choices=("hf", "openai", "vllm"), default="hf", help="hf: transformers on CPU; openai: an OpenAI-compatible server; vllm: offline engine on all GPUs")  # fmt: skip
     backend.add_argument("--batch-size", type=int, default=16, help="hf: sequences decoded together")
     backend.add_argument("--device", default="cpu", help="hf: torch device")
+    backend.add_argument("--threads", type=int, default=None, help="hf: torch CPU threads while decoding (1 is fastest for tiny models)")  # fmt: skip
     backend.add_argument("--dtype", default=None, help="hf: float32 (default); vllm: bfloat16 (default)")
     backend.add_argument("--base-url", action="append", default=None, help="openai: server URL ending in /v1 (repeat for replicas; round-robin)")  # fmt: skip
     backend.add_argument("--served-model-name", default=None, help="openai: model name sent to the server (default: --model)")  # fmt: skip
@@ -206,7 +207,8 @@ def _protocols(args: argparse.Namespace) -> tuple:
 
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.backend == "hf":
-        return {"batch_size": args.batch_size, "device": args.device, "dtype": args.dtype or "float32"}
+        return {"batch_size": args.batch_size, "device": args.device, "dtype": args.dtype or "float32",
+                "num_threads": args.threads}  # fmt: skip
     if args.backend == "openai":
         return {
             "base_urls": args.base_url or ["http://127.0.0.1:8000/v1"],

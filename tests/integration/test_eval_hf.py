@@ -37,7 +37,7 @@ def arith(tmp_path_factory) -> Path:
 
 def eval_argv(model_dir: Path, bench: Path, out: Path, *extra: str) -> list[str]:
     return ["eval", "--model", str(model_dir), "--model-name", "tiny", "-b", str(bench), "--runs", str(RUNS),
-            "--max-tokens", "20", "--batch-size", "8", "--batch-records", "4", "--output-dir", str(out),
+            "--max-tokens", "20", "--batch-size", "8", "--threads", "1", "--batch-records", "4", "--output-dir", str(out),
             "--no-progress", "--resamples", "100", *extra]  # fmt: skip
 
 
@@ -83,7 +83,8 @@ def test_full_eval_writes_graded_records_and_report(kit, reference):
 def test_sigkill_then_resume_equals_uninterrupted(kit, arith, reference, tmp_path):
     out = tmp_path / "killed"
     store_path = Store.path_for(out, "tiny", "arith", "math")
-    argv = eval_argv(kit.model_dir, arith, out, "--no-report")
+    # Batches of 2 instead of 8: slower to finish (room to kill) and shows samples do not depend on batching.
+    argv = eval_argv(kit.model_dir, arith, out, "--no-report", "--batch-size", "2")
     process = subprocess.Popen(
         [sys.executable, "-m", "dissect_lrm.eval.cli", *argv], cwd=REPO,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)},

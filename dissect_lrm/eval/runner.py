@@ -92,7 +92,7 @@ def plan_eval(config: EvalConfig) -> list[StorePlan]:
             if path.exists():
                 existing = Store.read(path)
                 try:
-                    Store._check_header(path, existing.header, _header_for(config, benchmark, protocol))
+                    Store.check_header(path, existing.header, _header_for(config, benchmark, protocol))
                 except StoreError as error:
                     problem = str(error)
             plan = plan_store(config, benchmark, protocol, existing)

@@ -179,7 +179,7 @@ class Store:
                 stored_header, records = header, []
             else:
                 stored_header, records = cls._split(path, objects)
-                cls._check_header(path, stored_header, header)
+                cls.check_header(path, stored_header, header)
         except BaseException:
             handle.close()
             raise
@@ -202,7 +202,7 @@ class Store:
         return objects[0], records
 
     @staticmethod
-    def _check_header(path: Path, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
+    def check_header(path: Path, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
         if stored.get("schema") != wanted["schema"]:
             raise StoreError(f"{path}: store schema {stored.get('schema')} is not {wanted['schema']}")
         for key, what in (("model", "model"), ("benchmark", "benchmark")):

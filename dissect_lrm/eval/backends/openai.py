@@ -79,16 +79,19 @@ class OpenAIBackend:
         return None  # the server tokenizes; the dry run estimates from characters
 
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
-        return {
+        payload = {
             "model": self.model,
             "messages": list(request.messages),
             "temperature": request.temperature,
             "top_p": request.top_p,
-            "max_tokens": request.max_tokens,
             "seed": request.seed,
             "n": 1,
-            **self.extra_body,
         }
+        # A cap as large as the context cannot fit next to any prompt (vLLM answers 400), so it is left
+        # out and the server applies max_model_len - prompt tokens, as the original scripts did.
+        if request.max_tokens < request.max_model_len:
+            payload["max_tokens"] = request.max_tokens
+        return {**payload, **self.extra_body}
 
     def _post_once(self, url: str, payload: dict[str, Any]) -> GenerationResult:
         started = time.perf_counter()

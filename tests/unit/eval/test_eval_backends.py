@@ -106,6 +106,12 @@ def test_openai_helpers():
     assert backend.base_urls == ["http://x/v1"]
     assert all(0.5 <= backend._delay(0) <= 1.0 for _ in range(20))
     assert all(backend._delay(10) <= 5.0 for _ in range(20))
+    from dissect_lrm.eval.backends import GenerationRequest
+
+    messages = ({"role": "user", "content": "q"},)
+    capped = backend._payload(GenerationRequest(messages, 7, 0.6, 0.95, 8192, 32768))
+    assert capped["max_tokens"] == 8192 and capped["seed"] == 7 and capped["model"] == "m"
+    assert "max_tokens" not in backend._payload(GenerationRequest(messages, 7, 0.6, 0.95, 32768, 32768))
     backend.close()
 
 

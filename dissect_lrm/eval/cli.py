@@ -14,6 +14,15 @@ from dissect_lrm.eval.protocols import PAPER_RUNS, PRESETS
 _RUNS_TEXT = ", ".join(f"{name} {runs}" for name, runs in PAPER_RUNS.items())
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where it says something (not None/False/[]) and the help does not already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, []) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _float_list(text: str) -> list[float]:
     try:
         return [float(item) for item in text.split(",") if item.strip()]
@@ -46,7 +55,7 @@ def _add_eval(subparsers: Any) -> None:
             "command resumes (failed requests are retried); a different protocol under the same name is refused. "
             "Then writes <output-dir>/report/ (summary.json, summary.md, summary.csv, figures/)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     what = parser.add_argument_group("what to evaluate")
     what.add_argument("--model", required=True, help="model path or hub id (for openai: what the server serves, unless --served-model-name)")  # fmt: skip
@@ -125,7 +134,7 @@ def _add_stats(subparsers: Any) -> None:
         description="avg pass@1 with std over runs, standard errors and bootstrap CIs, pass@k, maj@k, G-Pass@k, "
         "accuracy histogram and uncertain ratio, max gap (Table 7), planner, token statistics, greedy flips "
         "(when a 'greedy' store exists for the same model and benchmark).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     report.add_argument("output_dir", help="root of the stores (the eval --output-dir)")
     report.add_argument("--store", action="append", default=None, help="only these store files (repeatable)")
@@ -140,7 +149,7 @@ def _add_stats(subparsers: Any) -> None:
         help="paired comparison of two models (stores) on the same problems",
         description="A minus B on the problems both stores have results for: difference of avg pass@1, paired "
         "bootstrap CI and a two-sided stratified permutation p-value.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     compare.add_argument("store_a", help="store of model A (.jsonl)")
     compare.add_argument("store_b", help="store of model B (.jsonl)")
@@ -157,7 +166,7 @@ def _add_stats(subparsers: Any) -> None:
         help="predicted CI half-width and max gap per run count, and runs needed for a target",
         description="From the per-problem accuracies of a store, predict the score spread for other run counts "
         "(normal approximation) and recommend the runs that meet the targets.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     plan.add_argument("store", help="store (.jsonl)")
     plan.add_argument(

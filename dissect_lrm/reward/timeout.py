@@ -14,6 +14,7 @@ import pickle
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -101,6 +102,15 @@ class DeadlinePool:
         self._started = 0
         self._condition = threading.Condition()
         self._closed = False
+        self._busy = 0
+        self.peak_busy = 0  # most workers running calls at once since the last reset_stats()
+        self.calls_by_pid: Counter[int] = Counter()  # completed calls per worker process
+
+    def reset_stats(self) -> None:
+        """Zero ``peak_busy`` and ``calls_by_pid`` (they show whether concurrent callers share the pool)."""
+        with self._condition:
+            self.peak_busy = self._busy
+            self.calls_by_pid = Counter()
 
     # -- worker checkout (thread-safe): a caller owns a worker for the duration of one call
     def _acquire(self, block: bool = True) -> _Worker | None:
@@ -109,9 +119,11 @@ class DeadlinePool:
                 if self._closed:
                     raise RuntimeError("pool is closed")
                 if self._idle:
+                    self._mark_busy()
                     return self._idle.pop()
                 if self._started < self.max_workers:
                     self._started += 1
+                    self._mark_busy()
                     break
                 if not block:
                     return None
@@ -121,13 +133,19 @@ class DeadlinePool:
         except BaseException:
             with self._condition:
                 self._started -= 1
+                self._busy -= 1
                 self._condition.notify()
             raise
+
+    def _mark_busy(self) -> None:  # called with the condition held
+        self._busy += 1
+        self.peak_busy = max(self.peak_busy, self._busy)
 
     def _release(self, worker: _Worker, healthy: bool) -> None:
         if not healthy:
             worker.kill()
         with self._condition:
+            self._busy -= 1
             if healthy and not self._closed:
                 self._idle.append(worker)
             else:
@@ -174,6 +192,8 @@ class DeadlinePool:
                     try:
                         ok, value, error = connection.recv()
                         outcomes[index] = Outcome(value=value, ok=ok, error=error)
+                        with self._condition:
+                            self.calls_by_pid[worker.process.pid or 0] += 1
                         self._release(worker, healthy=True)
                     except (EOFError, OSError):  # the worker died (e.g. out of memory)
                         outcomes[index] = Outcome(error="worker died")

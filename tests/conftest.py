@@ -57,7 +57,10 @@ def tiny_kit(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def warm_tiny_kit(tmp_path_factory):
-    """The tiny kit after a short supervised warm start: right format, some answers correct."""
+    """The tiny kit after a short supervised warm start (right format, some answers correct), with an
+    offline-solutions column in its training parquet for injection runs."""
     from dissect_lrm.tiny import build_tiny_kit
 
-    return build_tiny_kit(tmp_path_factory.mktemp("warm_tiny_kit"), warm_start_steps=300)
+    return build_tiny_kit(
+        tmp_path_factory.mktemp("warm_tiny_kit"), warm_start_steps=300, offline_solutions=True
+    )

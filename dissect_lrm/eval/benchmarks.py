@@ -154,6 +154,9 @@ def parse_row(row: Any, index: int, name: str, path: str, task: Task | None) -> 
     if "answers" in row:  # our schema
         answers = _answer_strings(row["answers"], where, "answers")
         choices = row.get("choices")
+        if isinstance(choices, dict):
+            # The data builders store {letter: option text}; the letters are what grading needs here.
+            choices = list(choices)
         if choices is not None:
             if not isinstance(choices, list) or not all(isinstance(c, str) and c for c in choices):
                 raise BenchmarkError(f"{where}: key 'choices' must be a list of option letters")

@@ -27,9 +27,11 @@ def build_tiny_kit(
     seed: int = 0,
     hidden_size: int = 64,
     warm_start_steps: int = 0,
+    offline_solutions: bool = False,
 ) -> TinyKit:
     """Build model+tokenizer under ``out_dir/model`` and train/val parquet under ``out_dir/data``.
 
+    ``offline_solutions=True`` adds the offline-solutions column to the training parquet.
     ``warm_start_steps > 0`` fine-tunes the random model on worked solutions of problems disjoint
     from the train/val sets (see ``tiny.sft``), so it starts imperfect but not hopeless.
     """
@@ -45,6 +47,11 @@ def build_tiny_kit(
 
         warm_start(model_dir, make_problems(2000, seed=seed + 10_000), steps=warm_start_steps, seed=seed)
     problems = make_problems(train_size + val_size, seed=seed)
-    train = write_verl_parquet(problems[:train_size], out_dir / "data" / "train.parquet", "train")
+    train = write_verl_parquet(
+        problems[:train_size],
+        out_dir / "data" / "train.parquet",
+        "train",
+        offline_solutions=offline_solutions,
+    )
     val = write_verl_parquet(problems[train_size:], out_dir / "data" / "val.parquet", "test")
     return TinyKit(model_dir=model_dir, train_parquet=train, val_parquet=val)

@@ -42,22 +42,31 @@ def make_problems(count: int, seed: int = 0, max_operand: int = 9) -> list[Arith
     return [make_problem(i, rng, max_operand) for i in range(count)]
 
 
-def to_verl_row(problem: ArithProblem, split: str, index: int) -> dict:
-    """One row of verl's RLHF parquet schema (the same columns as the real training data)."""
-    return {
+def to_verl_row(problem: ArithProblem, split: str, index: int, offline_solutions: bool = False) -> dict:
+    """One row of verl's RLHF parquet schema (the same columns as the real training data).
+
+    ``offline_solutions`` adds the column offline-sample injection reads: verified worked solutions
+    (here the reference solution, once bare and once with a longer reasoning line).
+    """
+    row = {
         "data_source": DATA_SOURCE,
         "prompt": [{"role": "user", "content": problem.question + BOXED_INSTRUCTION}],
         "ability": "math",
         "reward_model": {"style": "rule", "ground_truth": problem.answer},
         "extra_info": {"index": index, "split": split, "problem_id": problem.problem_id},
     }
+    if offline_solutions:
+        row["offline_solutions"] = [problem.solution, f"Let me compute. {problem.solution}"]
+    return row
 
 
-def write_verl_parquet(problems: list[ArithProblem], path: str | Path, split: str) -> Path:
+def write_verl_parquet(
+    problems: list[ArithProblem], path: str | Path, split: str, offline_solutions: bool = False
+) -> Path:
     import pandas as pd
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [to_verl_row(p, split, i) for i, p in enumerate(problems)]
+    rows = [to_verl_row(p, split, i, offline_solutions) for i, p in enumerate(problems)]
     pd.DataFrame(rows).to_parquet(path, index=False)
     return path

@@ -6,6 +6,8 @@ back. ``build_hooks`` turns the validated ``algorithm.*`` config into the list o
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 from typing import TYPE_CHECKING
 
@@ -14,10 +16,12 @@ import torch
 import transfer_queue as tq
 from tensordict import TensorDict
 from transfer_queue import KVBatchMeta
+from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 from verl.workers.utils.padding import response_to_nested
 
-from dissect_lrm.algos.config import AlgosConfig, SampleFilterConfig, TruncationMaskConfig
+from dissect_lrm.algos.config import AlgosConfig, InjectionConfig, SampleFilterConfig, TruncationMaskConfig
 from dissect_lrm.algos.grouping import dense_group_index, group_outcome_fractions
+from dissect_lrm.algos.injection import layout_offline_responses, select_injection
 from dissect_lrm.algos.sample_filter import filter_samples
 from dissect_lrm.algos.truncation import is_truncated, truncated_sample_mask
 from dissect_lrm.trainer import estimators
@@ -214,10 +218,163 @@ class SampleFilter(StepHook):
         )
 
 
+class OfflineInjection(StepHook):
+    """Offline (teacher) sample injection (Fig. 3, eq. 8, appendix B.5).
+
+    After the reward, groups with accuracy <= gamma get up to ``max_inject`` of their online samples
+    replaced by verified offline solutions from the dataset column ``algorithm.injection.column``. The
+    solutions are tokenised to the rollout's layout (truncated to the maximum response length, EOS
+    appended when missing), scored by the run's own reward function, and written over the replaced
+    samples in TransferQueue, so log-probs, advantages (over the union of online and offline samples)
+    and the update all see them. After balancing, every row gets a per-token ``offpolicy_mask``; with
+    the LUFFY loss the same mask is also written to ``rollout_is_weights``, the one per-token field
+    verl forwards to a registered policy loss.
+    """
+
+    name = "offline_injection"
+
+    def __init__(self, settings: InjectionConfig, luffy: bool) -> None:
+        self.settings = settings
+        self.luffy = luffy
+        self.injected_keys: set[str] = set()
+        self._reward_fn = None
+
+    def _score(self, trainer: DissectTrainer, **kwargs) -> dict:
+        if self._reward_fn is None:
+            from verl.trainer.ppo.reward import get_custom_reward_fn
+
+            self._reward_fn = get_custom_reward_fn(trainer.config)
+            if self._reward_fn is None:
+                raise RuntimeError(
+                    "offline injection scores with reward.custom_reward_function, which is not set"
+                )
+        result = self._reward_fn(**kwargs)
+        if inspect.isawaitable(result):
+            result = asyncio.run(result)
+        return dict(result) if isinstance(result, dict) else {"score": float(result), "acc": float(result)}
+
+    def after_reward(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        settings = self.settings
+        self.injected_keys = set()
+        column_fields = [
+            "uid",
+            "extra_fields",
+            settings.column,
+            "prompts",
+            "data_source",
+            "reward_model",
+            "extra_info",
+        ]
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=column_fields)
+        uids = np.asarray(non_tensor_values(data["uid"]), dtype=object)
+        extra_fields = non_tensor_values(data["extra_fields"])
+        infos = [e.get("reward_extra_info", {}) if isinstance(e, dict) else {} for e in extra_fields]
+        correct = torch.tensor([float(info.get("acc", 0.0)) > 0.5 for info in infos])
+        offline = [
+            list(value) if value is not None else [] for value in non_tensor_values(data[settings.column])
+        ]
+        group, num_groups = dense_group_index(uids)
+        first_row = torch.full((num_groups,), len(uids), dtype=torch.long).scatter_reduce(
+            0, group, torch.arange(len(uids)), reduce="amin"
+        )
+        group_solutions = [offline[int(row)] for row in first_row]
+        generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + trainer.global_steps)
+        plan = select_injection(
+            correct,
+            group,
+            num_groups,
+            torch.tensor([len(s) for s in group_solutions]),
+            gamma=settings.gamma,
+            max_inject=settings.max_inject,
+            policy=settings.policy,
+            generator=generator,
+        )
+        metrics.update({f"dissect/injection/{key}": value for key, value in plan.stats.items()})
+        if plan.rows.numel() == 0:
+            metrics["dissect/injection/injected_correct"] = 0
+            return batch
+
+        tokenizer = trainer.tokenizer
+        rows = plan.rows.tolist()
+        texts = [
+            group_solutions[int(group[r])][int(i)]
+            for r, i in zip(rows, plan.offline_index.tolist(), strict=True)
+        ]
+        token_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        responses, masks = layout_offline_responses(
+            token_ids, int(trainer.config.data.max_response_length), tokenizer.eos_token_id, pad
+        )
+        prompts = data["prompts"]
+        data_sources = non_tensor_values(data["data_source"])
+        reward_models = non_tensor_values(data["reward_model"])
+        extra_infos = non_tensor_values(data["extra_info"])
+        has_rollout_log_probs = batch.fields is None or "rollout_log_probs" in batch.fields
+        new_samples, new_tags, injected_correct = [], [], 0
+        for i, row in enumerate(rows):
+            length = int(masks[i].sum())
+            response = responses[i, :length]
+            prompt = prompts[row]
+            # Scored exactly as the reward loop scores a rollout: the decoded response only.
+            result = self._score(
+                trainer,
+                data_source=data_sources[row],
+                solution_str=tokenizer.decode(response.tolist(), skip_special_tokens=True),
+                ground_truth=reward_models[row]["ground_truth"],
+                extra_info=extra_infos[row],
+            )
+            injected_correct += float(result.get("acc", result["score"])) > 0.5
+            rm_scores = torch.zeros(length, dtype=torch.float32)
+            rm_scores[-1] = float(result["score"])
+            input_ids = torch.cat([prompt, response])
+            sample = {
+                "responses": response,
+                "response_mask": torch.ones(length, dtype=torch.int64),
+                "loss_mask": torch.ones(length, dtype=torch.int64),
+                "input_ids": input_ids,
+                "position_ids": torch.arange(input_ids.numel(), dtype=torch.int64),
+                "rm_scores": rm_scores,
+                "extra_fields": {**extra_fields[row], "reward_extra_info": result, "offline_injected": True},
+            }
+            if has_rollout_log_probs:
+                # The behaviour policy of an offline solution is the teacher: probability taken as 1.
+                sample["rollout_log_probs"] = torch.zeros(length, dtype=torch.float32)
+            new_samples.append(sample)
+            tag = dict(batch.tags[row])
+            tag.update(response_len=length, seq_len=int(prompt.numel()) + length)
+            new_tags.append(tag)
+            batch.tags[row] = tag
+        keys = [batch.keys[r] for r in rows]
+        tq.kv_batch_put(
+            keys=keys,
+            partition_id=batch.partition_id,
+            fields=list_of_dict_to_tensordict(new_samples),
+            tags=new_tags,
+        )
+        self.injected_keys = set(keys)
+        metrics["dissect/injection/injected_correct"] = injected_correct
+        return batch
+
+    def before_actor_update(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        fields, nested_mask = read_padded(batch, ["response_mask"])
+        offpolicy_rows = torch.tensor([key in self.injected_keys for key in batch.keys], dtype=torch.bool)
+        offpolicy = fields["response_mask"].bool() & offpolicy_rows.unsqueeze(-1)
+        valid_tokens = int(fields["response_mask"].sum())
+        metrics["dissect/injection/offpolicy_token_frac"] = float(offpolicy.sum()) / max(valid_tokens, 1)
+        out = {"offpolicy_mask": offpolicy.to(torch.float32)}
+        if self.luffy:
+            out["rollout_is_weights"] = offpolicy.to(torch.float32)
+        return write_padded(batch, out, nested_mask)
+
+
 def build_hooks(settings: AlgosConfig) -> list[StepHook]:
     """The step hooks a run uses, in the order they act (truncation mask before the filter, so the
     filter's kept/removed counts see the final advantages)."""
-    hooks: list[StepHook] = [RewardOutcomeMetrics()]
+    hooks: list[StepHook] = []
+    if settings.injection.enable:
+        # First: the outcome metrics below then describe the batch that is actually trained on.
+        hooks.append(OfflineInjection(settings.injection, luffy=settings.luffy.enable))
+    hooks.append(RewardOutcomeMetrics())
     if settings.rlr.enable:
         hooks.append(LengthRewardMetrics())
     if settings.truncation_mask.enable:

@@ -103,25 +103,63 @@ def check_parquet(path: str, key: str, prompt_key: str) -> None:
         )
 
 
+LUFFY_LOSS_MODE = "luffy"
+LUFFY_LOSS_CONFIG = "dissect_lrm.trainer.losses.DissectPolicyLossConfig"
+
+
 def check_algorithm(config: DictConfig) -> None:
-    """Validate our ``algorithm.*`` groups before anything starts (one message naming the key)."""
+    """Validate our ``algorithm.*`` groups before anything starts (one message naming the key), and
+    make the LUFFY switches consistent: ``algorithm.luffy.enable`` and ``policy_loss.loss_mode=luffy``
+    mean the same thing, and either turns on our loss config in the actor."""
     from dissect_lrm.trainer.settings import algos_config
 
+    policy_loss = config.actor_rollout_ref.actor.policy_loss
+    if policy_loss.get("loss_mode") == LUFFY_LOSS_MODE:
+        with open_dict(config):
+            config.algorithm.luffy.enable = True
     try:
         settings = algos_config(config.algorithm)
         settings.validate()
     except ValueError as error:
         raise ConfigurationError(str(error)) from error
-    not_wired = [name for name in ("injection", "luffy", "repetition") if getattr(settings, name).enable]
-    if not_wired:
+    if settings.repetition.enable:
         raise ConfigurationError(
-            f"algorithm.{not_wired[0]}.enable=true: this feature exists in dissect_lrm.algos but is not wired "
-            "into the trainer yet, so it would be silently ignored; refusing to start"
+            "algorithm.repetition.enable=true: the repetition penalty exists in dissect_lrm.algos but is not "
+            "wired into the reward yet, so it would be silently ignored; refusing to start"
         )
     if settings.schedule:
         raise ConfigurationError(
-            "algorithm.schedule is run stage by stage by scripts/train/schedule.sh, not by one trainer run"
+            "algorithm.schedule is run stage by stage by the schedule runner (python -m "
+            "dissect_lrm.trainer.schedule), not by one trainer run"
         )
+    if settings.luffy.enable:
+        rollout_is = config.algorithm.get("rollout_correction", {}).get("rollout_is")
+        if rollout_is:
+            raise ConfigurationError(
+                f"algorithm.rollout_correction.rollout_is={rollout_is} cannot be combined with the LUFFY loss: "
+                "both use the rollout_is_weights channel to the policy loss"
+            )
+        with open_dict(config):
+            policy_loss.loss_mode = LUFFY_LOSS_MODE
+            policy_loss._target_ = LUFFY_LOSS_CONFIG
+            policy_loss.luffy_gamma = float(settings.luffy.gamma)
+            policy_loss.luffy_on_policy_clip = bool(settings.luffy.on_policy_clip)
+
+
+def check_injection_column(config: DictConfig) -> None:
+    """With injection on, every training file must carry the offline-solutions column."""
+    import pyarrow.parquet as pq
+
+    injection = config.algorithm.get("injection") or {}
+    if not injection.get("enable", False):
+        return
+    column = injection.get("column", "offline_solutions")
+    for path in _as_list(config.data.get("train_files")):
+        if column not in pq.read_schema(path).names:
+            raise ConfigurationError(
+                f"algorithm.injection.enable=true but data.train_files {path} has no '{column}' column "
+                f"(a list of verified offline solutions per problem; set algorithm.injection.column)"
+            )
 
 
 def check_inputs(config: DictConfig) -> None:
@@ -131,6 +169,7 @@ def check_inputs(config: DictConfig) -> None:
     for key in ("train_files", "val_files"):
         for path in _as_list(config.data.get(key)):
             check_parquet(path, f"data.{key}", prompt_key)
+    check_injection_column(config)
 
 
 def prepare_environment(config: DictConfig) -> None:

@@ -58,3 +58,20 @@ def test_pos_mode_on_truncated_responses_masks_and_skips_the_update(warm_tiny_ki
         assert metrics["dissect/filter/nothing_left"] == 1.0, step
         assert metrics["dissect/actor_update_skipped"] == 1.0, step
         assert "actor/grad_norm" not in metrics, step
+
+
+def test_offline_injection_with_luffy_loss(warm_tiny_kit, tmp_path):
+    run = _run(warm_tiny_kit, tmp_path, "algorithm.injection.enable=true", "algorithm.luffy.enable=true")
+    injected = [m["dissect/injection/injected_samples"] for m in run.metrics.values()]
+    assert any(n > 0 for n in injected), "the warm tiny model leaves all-wrong groups: injection must act"
+    for step, metrics in run.metrics.items():
+        assert (
+            metrics["dissect/injection/injected_samples"]
+            <= metrics["dissect/injection/low_accuracy_groups"] * 2
+        )
+        if metrics["dissect/injection/injected_samples"] > 0:
+            share = metrics["dissect/injection/offpolicy_token_frac"]
+            assert share > 0, step
+            # The mask the trainer wrote is the one the LUFFY loss saw in the actor worker.
+            assert metrics["actor/luffy/offpolicy_token_frac"] == pytest.approx(share, abs=0.02), step
+            assert 0 < metrics["actor/luffy/off_ratio_mean"] < 1, step

@@ -98,3 +98,62 @@ def test_invalid_verl_config_is_one_clear_message(tmp_path, tiny_kit):
     assert run.returncode == 2
     assert "dissect-lrm: error: invalid verl config:" in run.output
     assert "ppo_micro_batch_size_per_gpu" in run.output
+
+
+def _compose(*overrides: str):
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="dissect_lrm.trainer.config", version_base=None):
+        return compose("dissect_trainer", overrides=["+preset=cpu", *overrides])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["algorithm.rlr.alpha=1.5"], "algorithm.rlr.alpha: must be in [0, 1], got 1.5"),
+        (["algorithm.rlr.eps_low=2"], "algorithm.rlr.eps_low: must be <= eps_up"),
+        (
+            ["algorithm.sample_filter.mode=both_ways"],
+            "algorithm.sample_filter.mode: unknown value 'both_ways'",
+        ),
+        (["+algorithm.sample_filter.typo=1"], "unknown config key algorithm.sample_filter.typo"),
+        (["algorithm.injection.gamma=-0.1"], "algorithm.injection.gamma"),
+        (["algorithm.schedule='8k:neg,x'"], "schedule stage 2 'x'"),
+        (["algorithm.luffy.enable=true"], "needs algorithm.injection.enable=true"),
+        (["actor_rollout_ref.actor.policy_loss.loss_mode=luffy"], "needs algorithm.injection.enable=true"),
+        (
+            [
+                "algorithm.injection.enable=true",
+                "algorithm.luffy.enable=true",
+                "algorithm.rollout_correction.rollout_is=token",
+            ],
+            "cannot be combined with the LUFFY loss",
+        ),
+    ],
+)
+def test_algorithm_config_errors_name_the_key(overrides, message):
+    from dissect_lrm.trainer.main import check_algorithm
+
+    with pytest.raises(ConfigurationError) as error:
+        check_algorithm(_compose(*overrides))
+    assert message in str(error.value)
+
+
+def test_luffy_switch_selects_our_loss_and_config():
+    from dissect_lrm.trainer.main import LUFFY_LOSS_CONFIG, check_algorithm
+
+    config = _compose(
+        "algorithm.injection.enable=true", "algorithm.luffy.enable=true", "algorithm.luffy.gamma=0.2"
+    )
+    check_algorithm(config)
+    policy_loss = config.actor_rollout_ref.actor.policy_loss
+    assert policy_loss.loss_mode == "luffy" and policy_loss._target_ == LUFFY_LOSS_CONFIG
+    assert policy_loss.luffy_gamma == 0.2 and policy_loss.luffy_on_policy_clip is True
+
+
+def test_injection_needs_the_offline_column(tmp_path, tiny_kit):
+    from dissect_lrm.trainer.main import check_injection_column
+
+    config = _compose("algorithm.injection.enable=true", f"data.train_files={tiny_kit.train_parquet}")
+    with pytest.raises(ConfigurationError, match="has no 'offline_solutions' column"):
+        check_injection_column(config)

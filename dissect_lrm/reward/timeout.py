@@ -24,6 +24,11 @@ from dissect_lrm.reward.cascade import cascade_from_env, math_verify_available
 
 DEFAULT_DEADLINE_S = float(os.environ.get("DISSECT_LRM_REWARD_TIMEOUT", "5.0"))
 _PRELOAD = ["dissect_lrm.reward.robust", "dissect_lrm.reward.deepscaler", "sympy"]
+# A new worker reports ready before its first call, and its deadline starts only then: a forkserver child
+# re-runs the parent's main script first (in a Ray actor that is Ray's worker script, about a second of
+# imports), which must not eat a call's deadline.
+_READY = b"ready"
+STARTUP_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class Outcome:
 
 def _worker_main(connection: Connection) -> None:
     # Each worker serves calls until the parent closes the pipe (then recv raises EOFError).
+    try:
+        connection.send_bytes(_READY)
+    except (OSError, EOFError, BrokenPipeError):
+        return
     while True:
         try:
             payload = connection.recv_bytes()
@@ -61,6 +70,13 @@ class _Worker:
         self.process.start()
         child.close()
         self.connection = parent
+        try:
+            ready = parent.poll(STARTUP_TIMEOUT_S) and parent.recv_bytes() == _READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.kill()
+            raise RuntimeError(f"a grading worker did not start within {STARTUP_TIMEOUT_S:.0f} s")
 
     def kill(self) -> None:
         try:

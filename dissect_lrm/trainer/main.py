@@ -103,6 +103,8 @@ def check_parquet(path: str, key: str, prompt_key: str) -> None:
         )
 
 
+DEFAULT_REWARD_PATH = "pkg://dissect_lrm.reward.compute_score"
+REPETITION_REWARD_PATH = "pkg://dissect_lrm.trainer.reward_fn"
 LUFFY_LOSS_MODE = "luffy"
 LUFFY_LOSS_CONFIG = "dissect_lrm.trainer.losses.DissectPolicyLossConfig"
 
@@ -123,10 +125,20 @@ def check_algorithm(config: DictConfig) -> None:
     except ValueError as error:
         raise ConfigurationError(str(error)) from error
     if settings.repetition.enable:
-        raise ConfigurationError(
-            "algorithm.repetition.enable=true: the repetition penalty exists in dissect_lrm.algos but is not "
-            "wired into the reward yet, so it would be silently ignored; refusing to start"
-        )
+        reward_fn = config.reward.custom_reward_function
+        if reward_fn.get("path") != DEFAULT_REWARD_PATH:
+            raise ConfigurationError(
+                f"algorithm.repetition.enable=true wraps our reward function, but reward.custom_reward_function.path"
+                f"={reward_fn.get('path')}; apply the penalty in your own reward function instead"
+            )
+        with open_dict(config):
+            reward_fn.path = REPETITION_REWARD_PATH
+            reward_fn.name = "compute_score"
+            reward_fn.reward_kwargs = {
+                **dict(reward_fn.get("reward_kwargs") or {}),
+                "repetition_ngram_size": int(settings.repetition.ngram_size),
+                "repetition_max_penalty": float(settings.repetition.max_penalty),
+            }
     if settings.schedule:
         raise ConfigurationError(
             "algorithm.schedule is run stage by stage by the schedule runner (python -m "

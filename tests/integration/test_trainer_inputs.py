@@ -157,3 +157,20 @@ def test_injection_needs_the_offline_column(tmp_path, tiny_kit):
     config = _compose("algorithm.injection.enable=true", f"data.train_files={tiny_kit.train_parquet}")
     with pytest.raises(ConfigurationError, match="has no 'offline_solutions' column"):
         check_injection_column(config)
+
+
+def test_repetition_penalty_switches_to_the_penalised_reward():
+    from dissect_lrm.trainer.main import REPETITION_REWARD_PATH, check_algorithm
+    from dissect_lrm.trainer.reward_fn import compute_score
+
+    config = _compose("algorithm.repetition.enable=true", "algorithm.repetition.ngram_size=2")
+    check_algorithm(config)
+    reward = config.reward.custom_reward_function
+    assert reward.path == REPETITION_REWARD_PATH
+    kwargs = dict(reward.reward_kwargs)
+    assert kwargs == {"repetition_ngram_size": 2, "repetition_max_penalty": -0.5}
+    looping = "a b a b a b a b\n</think>\n\\boxed{3}"  # 2-grams: ab ba ab ba ab ba ab ... mostly repeats
+    wrong = compute_score("synthetic/arith", looping, "4", **kwargs)
+    assert wrong["acc"] == 0.0 and wrong["repetitive"] and wrong["score"] < 0
+    right = compute_score("synthetic/arith", looping, "3", **kwargs)
+    assert right["score"] == 1.0 and not right["repetitive"]  # correct answers are never penalised

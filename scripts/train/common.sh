@@ -21,7 +21,7 @@
 set -euo pipefail
 
 DLRM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-DLRM_SCRIPT="$(basename "${BASH_SOURCE[1]:-$0}")"
+DLRM_SCRIPT="$(basename "$0")"
 PYTHON="${PYTHON:-}"
 if [[ -z "$PYTHON" ]]; then
   if [[ -x "$DLRM_ROOT/.venv/bin/python" ]]; then PYTHON="$DLRM_ROOT/.venv/bin/python"; else PYTHON=python3; fi
@@ -237,6 +237,19 @@ dlrm_build_overrides() {
   else
     DLRM_OVERRIDES+=(algorithm.use_kl_in_reward=False)
   fi
+}
+
+# Remove the overrides of the given keys from DLRM_OVERRIDES (for keys a caller sets itself).
+dlrm_drop_overrides() {
+  local kept=() item key
+  for item in "${DLRM_OVERRIDES[@]}"; do
+    local drop=0
+    for key in "$@"; do
+      if [[ "${item%%=*}" == "$key" ]]; then drop=1; fi
+    done
+    if [[ "$drop" == "0" ]]; then kept+=("$item"); fi
+  done
+  DLRM_OVERRIDES=("${kept[@]}")
 }
 
 # Where verl's file logger writes (when LOGGER has 'file' and nobody chose a path).

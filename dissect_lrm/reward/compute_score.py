@@ -66,16 +66,22 @@ def _result(
     }
 
 
-def _full_grade(mode: str, golds: list[str], pred: str) -> bool:
-    """Worker entry point: the complete (sympy) decision."""
-    if mode == "deepscaler":
+def _full_grade(kind: str, golds: Any, pred: str) -> bool:
+    """Worker entry point: the complete (sympy) decision.
+
+    kind "deepscaler-pending": ``golds`` is the sympy work :func:`deepscaler.deepscaler_triage` left.
+    """
+    if kind == "deepscaler-pending":
+        return deepscaler.pending_equal(golds)
+    if kind == "deepscaler":
         return deepscaler.deepscaler_equal(golds, pred)
     return robust.robust_equal(golds, pred, allow_sympy=True)
 
 
-def _quick(mode: str, golds: list[str], pred: str) -> bool | None:
+def _quick(mode: str, golds: list[str], pred: str) -> bool | tuple | None:
+    # a decision; None (grade it all in a worker); or, in deepscaler mode, only the sympy work left
     if mode == "deepscaler":
-        return deepscaler.deepscaler_quick(golds, pred)
+        return deepscaler.deepscaler_triage(golds, pred)
     return robust.quick_verdict(golds, pred)
 
 
@@ -111,8 +117,10 @@ def _prepare(
     if pred is None:
         return _result(False, None, False), None
     verdict = _quick(mode, golds, pred)
-    if verdict is not None:
+    if isinstance(verdict, bool):
         return _result(verdict, pred, True), None
+    if verdict is not None:  # the worker only runs sympy on what is left, not the normalisation again
+        return None, ("deepscaler-pending", verdict, pred)
     return None, (mode, golds, pred)
 
 

@@ -200,8 +200,11 @@ def _sympy_zero_fast(expr: str) -> bool:
 _sympy_zero_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_sympy_zero_fast)
 
 
-def _element_verdict(gold: str, pred: str, sympy_mode: str) -> bool | None:
-    """One tuple element; ``sympy_mode`` is "reference", "fast" or "none" (None when sympy is needed)."""
+def _element_verdict(gold: str, pred: str, sympy_mode: str) -> bool | str:
+    """One tuple element; ``sympy_mode`` is "reference", "fast" or "none".
+
+    In "none" mode the difference that still needs sympy is returned instead of a decision.
+    """
     if _FRACTION.match(gold) and _FRACTION.match(pred):
         return gold == pred  # unreduced fractions are rejected on purpose
     if prm_str_is_int(gold) != prm_str_is_int(pred):
@@ -212,12 +215,17 @@ def _element_verdict(gold: str, pred: str, sympy_mode: str) -> bool | None:
     if sympy_mode == "reference":
         return _sympy_zero_reference(expr)
     verdict = _numeral_verdict(gold, pred)
-    if verdict is not None or sympy_mode == "none":
+    if verdict is not None:
         return verdict
+    return expr if sympy_mode == "none" else _difference_is_zero(expr)
+
+
+def _difference_is_zero(expr: str) -> bool:
     return _sympy_zero_cached(expr) if len(expr) <= CACHE_MAX_CHARS else _sympy_zero_fast(expr)
 
 
-def _sympy_verdict(gold: str, pred: str, sympy_mode: str) -> bool | None:
+def _sympy_verdict(gold: str, pred: str, sympy_mode: str) -> bool | tuple[str, ...]:
+    """The sympy-side decision; in "none" mode, a tuple of differences that must all simplify to 0."""
     gold_norm, pred_norm = prm_normalize(gold), prm_normalize(pred)
     if gold_norm is None or pred_norm is None:
         return False
@@ -230,13 +238,14 @@ def _sympy_verdict(gold: str, pred: str, sympy_mode: str) -> bool | None:
         return False
     if len(gold_elements) != len(pred_elements):
         return False
-    undecided = False
+    pending = []
     for gold_element, pred_element in zip(gold_elements, pred_elements):
         verdict = _element_verdict(gold_element, pred_element, sympy_mode)
         if verdict is False:  # every element must match, so one miss decides
             return False
-        undecided = undecided or verdict is None
-    return None if undecided else True
+        if isinstance(verdict, str):
+            pending.append(verdict)
+    return tuple(pending) if pending else True
 
 
 def sympy_equal(gold: str, pred: str, fast: bool = True) -> bool:
@@ -245,7 +254,7 @@ def sympy_equal(gold: str, pred: str, fast: bool = True) -> bool:
     ``fast`` adds shortcuts with the same decisions (numerals compared exactly, clearly non-zero
     differences found numerically, results cached); ``fast=False`` runs only the original path.
     """
-    return bool(_sympy_verdict(gold, pred, "fast" if fast else "reference"))
+    return _sympy_verdict(gold, pred, "fast" if fast else "reference") is True
 
 
 def ground_truths(ground_truth: object) -> list[str]:
@@ -273,17 +282,37 @@ def deepscaler_equal(gold: str | list[str], pred: str, fast: bool = True) -> boo
 QUICK_MAX_CHARS = 256
 
 
-def deepscaler_quick(gold: str | list[str], pred: str) -> bool | None:
-    """The decision when no sympy work is needed, else None ("run :func:`deepscaler_equal` in a worker").
+# Per ground truth still undecided: the differences that must all simplify to 0 for it to match.
+Pending = tuple[tuple[str, ...], ...]
 
-    Covers mathd matches, normalised-string matches, shape mismatches and plain-number comparisons.
+
+def deepscaler_triage(gold: str | list[str], pred: str) -> bool | Pending | None:
+    """Everything short of sympy, in-process: a decision, the sympy work left (:data:`Pending`, for
+    :func:`pending_equal` in a worker), or None for strings too long to normalise without a deadline.
+
+    Decides mathd matches, normalised-string matches, shape mismatches and plain-number comparisons.
     """
     golds = ground_truths(gold)
     if any(mathd_equal(item, pred) for item in golds):
         return True
     if len(pred) > QUICK_MAX_CHARS or any(len(item) > QUICK_MAX_CHARS for item in golds):
         return None
-    verdicts = [_sympy_verdict(item, pred, "none") for item in golds]
-    if any(verdicts):
-        return True
-    return False if all(verdict is False for verdict in verdicts) else None
+    pending = []
+    for item in golds:
+        verdict = _sympy_verdict(item, pred, "none")
+        if verdict is True:
+            return True
+        if verdict is not False:
+            pending.append(verdict)
+    return tuple(pending) if pending else False
+
+
+def pending_equal(pending: Pending) -> bool:
+    """Finish a :func:`deepscaler_triage`: some ground truth whose differences all simplify to 0."""
+    return any(all(_difference_is_zero(expr) for expr in group) for group in pending)
+
+
+def deepscaler_quick(gold: str | list[str], pred: str) -> bool | None:
+    """The decision when no sympy work is needed, else None ("run :func:`deepscaler_equal` in a worker")."""
+    verdict = deepscaler_triage(gold, pred)
+    return verdict if isinstance(verdict, bool) else None

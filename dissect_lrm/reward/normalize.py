@@ -167,20 +167,28 @@ def prm_str_is_int(s: str) -> bool:
 _converters = threading.local()
 
 
-def _latex_converter() -> Any:
-    # Building a LatexNodes2Text rebuilds its macro database (~0.5 ms); it holds only configuration, so
-    # one per thread is reused (per thread only to stay clear of any unforeseen shared state).
-    converter = getattr(_converters, "instance", None)
-    if converter is None:
-        from pylatexenc import latex2text  # lazy: only the deepscaler mode needs it
+def _latex_converter() -> tuple[Any, Any, Any]:
+    # Building a LatexNodes2Text, or a LatexWalker without a context, rebuilds pylatexenc's macro
+    # database (~0.5 ms a call). Parsing only reads that database, so one of each is kept per thread
+    # (per thread only to stay clear of any unforeseen shared state).
+    cached = getattr(_converters, "cached", None)
+    if cached is None:
+        from pylatexenc import latex2text, latexwalker  # lazy: only the deepscaler mode needs it
 
-        converter = _converters.instance = latex2text.LatexNodes2Text()
-    return converter
+        cached = (
+            latex2text.LatexNodes2Text(),
+            latexwalker.LatexWalker,
+            latexwalker.get_default_latex_context_db(),
+        )
+        _converters.cached = cached
+    return cached
 
 
 def _latex_to_text(s: str) -> str:
     s = s.replace("\\tfrac", "\\frac").replace("\\dfrac", "\\frac").replace("\\frac", " \\frac")
-    text = _latex_converter().latex_to_text(s)
+    converter, walker, context = _latex_converter()
+    # what LatexNodes2Text.latex_to_text does, with the prebuilt default context
+    text = converter.nodelist_to_text(walker(s, latex_context=context).get_latex_nodes()[0])
     for old, new in (("√", "sqrt"), ("π", "pi"), ("∞", "inf"), ("∪", "U"), ("·", "*"), ("×", "*")):
         text = text.replace(old, new)
     return text.strip()

@@ -9,7 +9,7 @@ import pytest
 
 from dissect_lrm.reward import deepscaler
 from dissect_lrm.reward.compute_score import compute_scores
-from dissect_lrm.reward.deepscaler import deepscaler_equal, deepscaler_quick
+from dissect_lrm.reward.deepscaler import deepscaler_equal, deepscaler_quick, deepscaler_triage, pending_equal
 
 from .test_equivalence_table import BOTH_FALSE, BOTH_TRUE, DEEPSCALER_DECISIONS, ROBUST_ONLY_TRUE
 
@@ -110,6 +110,23 @@ def test_quick_check_never_contradicts_the_full_decision() -> None:
             decided += 1
             assert quick == deepscaler_equal(gold, pred, fast=False), (gold, pred)
     assert decided > len(PAIRS) // 2  # most pairs never need a worker
+
+
+def _triaged_decision(gold: str, pred: str) -> bool:
+    # what compute_score does: decide in-process, or finish the pending sympy work (in a worker)
+    verdict = deepscaler_triage(gold, pred)
+    if verdict is None:
+        return deepscaler_equal(gold, pred)
+    return verdict if isinstance(verdict, bool) else pending_equal(verdict)
+
+
+def test_triage_then_pending_sympy_work_matches_the_reference() -> None:
+    pairs = PAIRS + list(itertools.product(ATOMS, repeat=2)) + [(["2^{10}", "1024"], "1024.0")]
+    disagreements = [
+        (g, p) for g, p in pairs if _triaged_decision(g, p) != deepscaler_equal(g, p, fast=False)
+    ]
+    assert disagreements == []
+    assert isinstance(deepscaler_triage("(x+1)^2", "x^2+2x+1"), tuple)  # only sympy work is left over
 
 
 def test_quick_check_defers_sympy_work_and_long_strings() -> None:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dissect_lrm.cli import demo_overrides
+from dissect_lrm.demo import training_overrides
 from dissect_lrm.tiny import build_tiny_kit
 from dissect_lrm.trainer.launcher import run_training
 
@@ -24,7 +24,7 @@ from dissect_lrm.trainer.launcher import run_training
 def measure(kit, workdir: Path, steps: int, trainer_mode: str, timeout: float) -> tuple[dict, float]:
     started = time.time()
     overrides = [
-        *demo_overrides(kit, workdir, steps),
+        *training_overrides(kit, workdir, steps),
         f"trainer.v1.trainer_mode={trainer_mode}",
         "trainer.save_freq=-1",
     ]

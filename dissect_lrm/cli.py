@@ -4,73 +4,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
-
-DEMO_METRICS = (
-    ("dissect/acc/mean", "acc"),
-    ("dissect/groups/mixed_frac", "mixed groups"),
-    ("actor/grad_norm", "grad norm"),
-    ("response_length/mean", "resp len"),
-    ("timing_s/step", "step s"),
-)
-
-
-def demo_overrides(kit, workdir: Path, steps: int) -> list[str]:
-    """The embedded default run: GRPO on the tiny model and synthetic task with the CPU preset."""
-    return [
-        "+preset=cpu",
-        f"data.train_files={kit.train_parquet}",
-        f"data.val_files={kit.val_parquet}",
-        "data.train_batch_size=8",
-        "data.max_prompt_length=64",
-        "data.max_response_length=24",
-        f"actor_rollout_ref.model.path={kit.model_dir}",
-        "actor_rollout_ref.actor.optim.lr=1e-3",
-        "actor_rollout_ref.actor.ppo_mini_batch_size=8",
-        "actor_rollout_ref.actor.use_kl_loss=False",
-        "actor_rollout_ref.rollout.n=4",
-        "trainer.logger=[console,file]",
-        "trainer.project_name=dissect-lrm-demo",
-        "trainer.experiment_name=grpo-cpu",
-        "trainer.val_before_train=False",
-        "trainer.test_freq=-1",
-        f"trainer.save_freq={steps}",
-        f"trainer.total_training_steps={steps}",
-        "trainer.total_epochs=100",
-        f"trainer.default_local_dir={workdir / 'checkpoints'}",
-    ]
-
-
-def format_step_table(metrics: dict[int, dict[str, float]]) -> str:
-    header = "| step | " + " | ".join(label for _, label in DEMO_METRICS) + " |"
-    lines = [header, "|" + "---|" * (len(DEMO_METRICS) + 1)]
-    for step in sorted(metrics):
-        values = [metrics[step].get(key) for key, _ in DEMO_METRICS]
-        cells = ["-" if v is None else f"{v:.3g}" for v in values]
-        lines.append(f"| {step} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from dissect_lrm.tiny import build_tiny_kit
-    from dissect_lrm.trainer.launcher import run_training
+    from dissect_lrm.demo import DemoSettings
+    from dissect_lrm.demo import run_demo as run
 
-    workdir = Path(args.workdir).resolve()
-    started = time.time()
-    print(f"demo: building the tiny model, tokenizer and synthetic task in {workdir / 'kit'}", flush=True)
-    kit = build_tiny_kit(workdir / "kit", train_size=256, val_size=32, warm_start_steps=args.warm_start_steps)
-    print(f"demo: running {args.steps} GRPO steps with verl's real trainer on CPU (timeout {args.timeout} s)")
-    run = run_training(
-        demo_overrides(kit, workdir, args.steps), workdir, timeout_s=args.timeout, echo=args.verbose
+    settings = DemoSettings(
+        workdir=Path(args.workdir),
+        steps=args.steps,
+        eval_runs=args.eval_runs,
+        eval_problems=args.eval_problems,
+        warm_start_steps=args.warm_start_steps,
+        timeout_s=args.timeout,
+        figure=Path(args.figure),
+        verbose=args.verbose,
     )
-    if run.timed_out or run.returncode != 0:
-        print(run.describe_failure(), file=sys.stderr)
-        return 1
-    print(format_step_table(run.metrics))
-    print(f"demo: finished in {time.time() - started:.0f} s; metrics in {workdir / 'metrics.jsonl'}, "
-          f"checkpoints in {workdir / 'checkpoints'}")  # fmt: skip
-    return 0
+    return run(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,14 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo",
-        help="run the CPU demo: GRPO on a tiny model with verl's real trainer",
-        description="Build a tiny Qwen2 model and a synthetic math task, warm-start the model, then run "
-        "GRPO steps through verl's real v1 trainer on the CPU (Ray, FSDP2, hf rollout) and print per-step metrics.",
+        help="run the CPU demo: the paper's pos/neg sample ablation in miniature",
+        description="Warm-start a tiny Qwen2 on a synthetic math task, evaluate it, train it with GRPO through "
+        "verl's real v1 trainer on the CPU keeping both / negative-only / positive-only samples, evaluate each, "
+        "print the table and save a figure.",
     )
-    demo.add_argument("--workdir", default="runs/demo", help="where the kit, logs and checkpoints go")
-    demo.add_argument("--steps", type=int, default=4, help="GRPO steps to run")
+    demo.add_argument("--workdir", default="runs/demo", help="where the kit, logs, checkpoints and stores go")
+    demo.add_argument("--steps", type=int, default=8, help="GRPO steps per training run")
+    demo.add_argument("--eval-runs", type=int, default=8, help="sampled runs per held-out problem")
+    demo.add_argument("--eval-problems", type=int, default=64, help="held-out problems")
     demo.add_argument("--warm-start-steps", type=int, default=300, help="supervised warm-start steps")
-    demo.add_argument("--timeout", type=float, default=900, help="wall-clock limit of the training run (s)")
+    demo.add_argument("--timeout", type=float, default=900, help="wall-clock limit of each training run (s)")
+    demo.add_argument("--figure", default="figures/demo_posneg.png", help="where the figure goes")
     demo.add_argument("--verbose", action="store_true", help="stream the trainer's output")
     demo.set_defaults(func=run_demo)
 

@@ -38,7 +38,7 @@ def warm_start(
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.train()
     encoded = [_encode(tokenizer, p) for p in problems]
     width = max(len(ids) for ids, _ in encoded)
@@ -58,7 +58,7 @@ def warm_start(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     model.eval()
     model.save_pretrained(model_dir)
     return losses

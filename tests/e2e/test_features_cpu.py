@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from dissect_lrm.cli import demo_overrides
+from dissect_lrm.demo import training_overrides
 from dissect_lrm.trainer.launcher import run_training
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ray, pytest.mark.timeout(900)]
 
 
 def _run(kit, workdir, *extra: str):
-    overrides = [*demo_overrides(kit, workdir, steps=2), "trainer.save_freq=-1", *extra]
+    overrides = [*training_overrides(kit, workdir, steps=2), "trainer.save_freq=-1", *extra]
     run = run_training(overrides, workdir, timeout_s=420)
     assert not run.timed_out and run.returncode == 0, run.describe_failure()
     assert sorted(run.metrics) == [1, 2]

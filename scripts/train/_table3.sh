@@ -13,18 +13,22 @@
 
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-if [[ "$RLR" == "1" ]]; then DLRM_WHAT="RLR+${MAX_RESPONSE_K}K"; else DLRM_WHAT="${MAX_RESPONSE_K}K baseline"; fi
+if [[ "$RLR" == "1" ]]; then
+  DLRM_WHAT="RLR+${MAX_RESPONSE_K}K" DLRM_RLR_TEXT=" and the relative length reward (algorithm.rlr.*)" DLRM_TAG="rlr-"
+else
+  DLRM_WHAT="${MAX_RESPONSE_K}K baseline" DLRM_RLR_TEXT="" DLRM_TAG=""
+fi
 DLRM_USAGE="usage: [CPU=1] [HIDDEN_KL=1] $DLRM_SCRIPT [hydra overrides...]
 
 Paper Table 3, $DLRM_WHAT: continue RL from DeepScaleR-1.5B-Preview for 400 steps with a
-${MAX_RESPONSE_K}k sampling budget$([[ "$RLR" == "1" ]] && echo " and the relative length reward (algorithm.rlr.*)").
+${MAX_RESPONSE_K}k sampling budget$DLRM_RLR_TEXT.
   HIDDEN_KL=1  reproduce the original's hidden in-reward KL (K1; off by default)"
 dlrm_parse_args "$@"
 
 dlrm_gpu_default MODEL agentica-org/DeepScaleR-1.5B-Preview
 dlrm_gpu_default TRAIN_FILES "$DLRM_DEEPSCALER_TRAIN"
 dlrm_gpu_default VAL_FILES "$DLRM_DEEPSCALER_VAL"
-EXP_NAME_DEFAULT="table3-$([[ "$RLR" == "1" ]] && echo rlr-)${MAX_RESPONSE_K}k"
+EXP_NAME_DEFAULT="table3-${DLRM_TAG}${MAX_RESPONSE_K}k"
 USE_KL_LOSS=False KL_LOSS_COEF=0
 : "${ENTROPY_COEFF:=0.0}" "${PPO_MAX_TOKEN_LEN:=16000}"
 : "${GPU_MEMORY_UTILIZATION:=0.85}" "${MAX_NUM_BATCHED_TOKENS:=32768}"

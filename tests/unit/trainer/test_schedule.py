@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,13 +71,28 @@ def fake_python(tmp_path: Path) -> str:
     return str(path)
 
 
-def _run(
-    tmp_path: Path, fake_python: str, *args: str, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "dissect_lrm.trainer.schedule", "--python", fake_python, *args]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}, cwd=tmp_path
-    )
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch, fake_python):
+    """``python -m dissect_lrm.trainer.schedule`` in-process (stages are fake-trainer subprocesses)."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Result:
+        for name in ("FAKE_FAIL_STAGE_DIR", "FAKE_STOP_AT"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        returncode = sched.main(["--python", fake_python, *args])
+        captured = capsys.readouterr()
+        return Result(returncode, captured.out, captured.err)
+
+    return run
 
 
 def _calls(stage_dir: Path) -> list[dict]:
@@ -247,11 +262,9 @@ def test_find_final_checkpoint_refuses_missing_tracker_or_weights(tmp_path):
 # ----------------------------------------------------------------------------- the runner, fake trainer
 
 
-def test_runner_chains_stages_from_the_previous_final_weights(tmp_path, fake_python):
+def test_runner_chains_stages_from_the_previous_final_weights(tmp_path, run_cli):
     out = tmp_path / "run"
-    result = _run(
-        tmp_path,
-        fake_python,
+    result = run_cli(
         "--schedule", "8k:neg,16k:both", "--output-dir", str(out),
         "--stage-override", "2:trainer.total_training_steps=3",
         "--", "actor_rollout_ref.model.path=/base/model", "trainer.total_training_steps=2",
@@ -273,19 +286,19 @@ def test_runner_chains_stages_from_the_previous_final_weights(tmp_path, fake_pyt
     assert (out / "stage2-16384-both" / "command.attempt1.sh").read_text().count("global_step_2") == 1
 
 
-def test_runner_resumes_the_interrupted_stage_and_never_reruns_a_finished_one(tmp_path, fake_python):
+def test_runner_resumes_the_interrupted_stage_and_never_reruns_a_finished_one(tmp_path, run_cli):
     out = tmp_path / "run"
     args = ["--schedule", "8k:neg,16k:both", "--output-dir", str(out), "--", "trainer.total_training_steps=2"]
-    failed = _run(tmp_path, fake_python, *args, env={"FAKE_FAIL_STAGE_DIR": "stage2-"})
+    failed = run_cli(*args, env={"FAKE_FAIL_STAGE_DIR": "stage2-"})
     assert failed.returncode == 1
     assert "Rerun with --resume" in failed.stderr
     manifest = load_manifest(out / MANIFEST_NAME)
     assert [s.status for s in manifest.stages] == ["done", "running"]
 
-    refused = _run(tmp_path, fake_python, *args)
+    refused = run_cli(*args)
     assert refused.returncode == 2 and "pass --resume" in refused.stderr
 
-    resumed = _run(tmp_path, fake_python, "--resume", *args)
+    resumed = run_cli("--resume", *args)
     assert resumed.returncode == 0, resumed.stderr + resumed.stdout
     assert len(_calls(out / "stage1-8192-neg")) == 1  # stage 1 ran once, in the first invocation
     stage2_calls = _calls(out / "stage2-16384-both")
@@ -296,44 +309,44 @@ def test_runner_resumes_the_interrupted_stage_and_never_reruns_a_finished_one(tm
     assert "resuming from its last checkpoint" in resumed.stdout
     assert "not rerun" in resumed.stdout
 
-    again = _run(tmp_path, fake_python, "--resume", *args)
+    again = run_cli("--resume", *args)
     assert again.returncode == 0
     assert len(_calls(out / "stage2-16384-both")) == 2  # nothing left to run
 
 
-def test_runner_refuses_to_resume_another_schedule(tmp_path, fake_python):
+def test_runner_refuses_to_resume_another_schedule(tmp_path, run_cli):
     out = tmp_path / "run"
-    assert _run(tmp_path, fake_python, "--schedule", "8k:neg", "--output-dir", str(out)).returncode == 0
-    result = _run(tmp_path, fake_python, "--resume", "--schedule", "8k:pos", "--output-dir", str(out))
+    assert run_cli("--schedule", "8k:neg", "--output-dir", str(out)).returncode == 0
+    result = run_cli("--resume", "--schedule", "8k:pos", "--output-dir", str(out))
     assert result.returncode == 2
     assert "refusing to resume" in result.stderr and "'8k:neg'" in result.stderr
 
 
-def test_runner_reports_a_finished_stage_whose_weights_vanished(tmp_path, fake_python):
+def test_runner_reports_a_finished_stage_whose_weights_vanished(tmp_path, run_cli):
     out = tmp_path / "run"
     args = ["--schedule", "8k:neg,8k:pos", "--output-dir", str(out), "--", "trainer.total_training_steps=1"]
-    assert _run(tmp_path, fake_python, *args).returncode == 0
+    assert run_cli(*args).returncode == 0
     manifest = load_manifest(out / MANIFEST_NAME)
     manifest.stages[1].status = "pending"
     save_manifest(manifest, out / MANIFEST_NAME)
     shutil.rmtree(manifest.stages[0].final_model)
-    result = _run(tmp_path, fake_python, "--resume", *args)
+    result = run_cli("--resume", *args)
     assert result.returncode == 2 and "final weights" in result.stderr and "missing" in result.stderr
 
 
-def test_runner_refuses_a_stage_that_exits_cleanly_before_its_last_step(tmp_path, fake_python):
+def test_runner_refuses_a_stage_that_exits_cleanly_before_its_last_step(tmp_path, run_cli):
     out = tmp_path / "run"
     args = ["--schedule", "8k:neg", "--output-dir", str(out), "--", "trainer.total_training_steps=3"]
-    result = _run(tmp_path, fake_python, *args, env={"FAKE_STOP_AT": "2"})
+    result = run_cli(*args, env={"FAKE_STOP_AT": "2"})
     assert result.returncode == 2
     assert "last checkpoint is step 2, not 3" in result.stderr
     assert load_manifest(out / MANIFEST_NAME).stages[0].status == "running"
 
 
-def test_dry_run_prints_every_stage_and_writes_nothing(tmp_path, fake_python):
+def test_dry_run_prints_every_stage_and_writes_nothing(tmp_path, run_cli):
     out = tmp_path / "run"
-    result = _run(
-        tmp_path, fake_python, "--dry-run", "--length-unit", "3", "--schedule", "8k:neg,16k:neg,24k:both",
+    result = run_cli(
+        "--dry-run", "--length-unit", "3", "--schedule", "8k:neg,16k:neg,24k:both",
         "--output-dir", str(out), "--", "actor_rollout_ref.model.path=/m",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -343,9 +356,9 @@ def test_dry_run_prints_every_stage_and_writes_nothing(tmp_path, fake_python):
     assert not out.exists()
 
 
-def test_bad_stage_override_syntax_is_a_clear_error(tmp_path, fake_python):
-    result = _run(
-        tmp_path, fake_python, "--schedule", "8k:neg", "--output-dir", str(tmp_path / "o"),
+def test_bad_stage_override_syntax_is_a_clear_error(tmp_path, run_cli):
+    result = run_cli(
+        "--schedule", "8k:neg", "--output-dir", str(tmp_path / "o"),
         "--stage-override", "two:x=1",
     )  # fmt: skip
     assert result.returncode == 2 and "expected STAGE:KEY=VALUE" in result.stderr

@@ -1,0 +1,278 @@
+"""Every experiment script of scripts/train runs for real with CPU=1 and its experiment's flags act.
+
+One test per script: ``bash scripts/train/<script>.sh`` with ``CPU=1`` on the shared warm tiny kit (one
+step, tiny batch, lengths scaled to 3 tokens per 1k), inside a loopback-only network + PID namespace
+with a hard timeout. Each asserts exit 0 and what the paper's experiment changes: the filter's kept
+counts, the RLR metrics, the loss aggregation in the logged config, the injection metrics, the stage
+lengths and modes of a schedule. A further test composes every script's GPU-mode command with Hydra.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dissect_lrm.trainer.launcher import OFFLINE_ENV, isolated, read_metrics_jsonl, run_bounded
+
+pytestmark = [pytest.mark.e2e, pytest.mark.ray]
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "scripts" / "train"
+TOKENS_PER_K = 3  # common.sh's CPU default: 8k -> 24 tokens
+RUN_TIMEOUT_S = 420
+
+
+@dataclass
+class ScriptRun:
+    returncode: int
+    output: str
+    timed_out: bool
+    metrics: dict[int, dict[str, float]]
+    output_dir: Path
+
+    def describe(self, tail: int = 60) -> str:
+        status = "timed out" if self.timed_out else f"exited with {self.returncode}"
+        return f"script {status}. Last output:\n" + "\n".join(self.output.splitlines()[-tail:])
+
+
+@pytest.fixture(scope="session")
+def kit_env(warm_tiny_kit) -> dict[str, str]:
+    """The shared warm kit as the scripts' environment, plus its offline-solutions parquet."""
+    from dissect_lrm.tiny.__main__ import write_offline_parquet
+
+    root = Path(warm_tiny_kit.model_dir).parent
+    offline = write_offline_parquet(root, seed=0)
+    return {
+        "TINY_KIT_DIR": str(root),
+        "MODEL": str(warm_tiny_kit.model_dir),
+        "TRAIN_FILES": str(warm_tiny_kit.train_parquet),
+        "VAL_FILES": str(warm_tiny_kit.val_parquet),
+        "OFFLINE_TRAIN_FILES": str(offline),
+    }
+
+
+def run_script(
+    script: str, kit_env: dict[str, str], workdir: Path, timeout_s: float = RUN_TIMEOUT_S, **env: str
+) -> ScriptRun:
+    output_dir = workdir / "out"
+    metrics_path = workdir / "metrics.jsonl"
+    full_env = {
+        **os.environ,
+        **OFFLINE_ENV,
+        **{k: v for k, v in kit_env.items() if k != "OFFLINE_TRAIN_FILES"},
+        "CPU": "1",
+        "PYTHON": sys.executable,
+        "OUTPUT_DIR": str(output_dir),
+        "HF_HOME": str(workdir / "hf_home"),
+        "VERL_FILE_LOGGER_PATH": str(metrics_path),
+        **env,
+    }
+    returncode, output, timed_out = run_bounded(
+        isolated(["bash", str(SCRIPTS / script)]), cwd=REPO, env=full_env, timeout_s=timeout_s
+    )
+    return ScriptRun(returncode, output, timed_out, read_metrics_jsonl(metrics_path), output_dir)
+
+
+def logged_config(output: str, key: str) -> list[str]:
+    """Every value the trainer's config dump prints for ``key`` (verl pretty-prints the whole config)."""
+    return re.findall(rf"'{re.escape(key)}': ([^,}}\n]+)", output)
+
+
+def xfail_if_not_wired(run: ScriptRun) -> None:
+    # Only for the features another engineer is wiring: a refusal at start-up says "not wired".
+    if run.returncode != 0 and "not wired" in run.output:
+        pytest.xfail("injection/LUFFY wiring in progress")
+
+
+# ----------------------------------------------------------------------------- checks per script
+
+
+def check_filter(mode: str) -> Callable[[ScriptRun], None]:
+    def check(run: ScriptRun) -> None:
+        step = run.metrics[1]
+        total, correct = step["dissect/samples/total"], step["dissect/samples/correct"]
+        kept_pos, kept_neg = step["dissect/filter/kept_pos_samples"], step["dissect/filter/kept_neg_samples"]
+        if mode == "both":
+            assert (kept_pos, kept_neg) == (correct, total - correct)
+        elif mode == "neg":
+            assert (kept_pos, kept_neg) == (0, total - correct)
+        else:
+            assert (kept_pos, kept_neg) == (correct, 0)
+
+    return check
+
+
+def check_table1(mode: str) -> Callable[[ScriptRun], None]:
+    def check(run: ScriptRun) -> None:
+        check_filter(mode)(run)
+        assert logged_config(run.output, "entropy_coeff")[0] == "0.001"  # the original's, not 0.9.1's 0
+        assert run.metrics[1]["response_length/max"] <= 8 * TOKENS_PER_K
+
+    return check
+
+
+def check_table3(rlr: bool, k: int) -> Callable[[ScriptRun], None]:
+    def check(run: ScriptRun) -> None:
+        step = run.metrics[1]
+        rlr_keys = [key for key in step if key.startswith("dissect/rlr/")]
+        if rlr:
+            assert "dissect/rlr/shaped_group_frac" in rlr_keys, sorted(step)
+            # lambda 500 tokens at 1024 per k, scaled to the CPU's 3 tokens per k
+            assert (
+                f"algorithm.rlr.lambda={500 * TOKENS_PER_K / 1024:g}"
+                in (run.output_dir / "launch.sh").read_text()
+            )
+        else:
+            assert rlr_keys == []
+        assert step["response_length/max"] <= k * TOKENS_PER_K
+        assert "entropy_coeff=0.0" in (run.output_dir / "launch.sh").read_text()
+
+    return check
+
+
+def check_table6(run: ScriptRun) -> None:
+    check_filter("neg")(run)
+    assert "'seq-mean-token-sum-norm'" in logged_config(run.output, "loss_agg_mode")
+    assert str(8 * TOKENS_PER_K) in logged_config(run.output, "loss_scale_factor")
+    assert logged_config(run.output, "norm_adv_by_std_in_grpo") == ["True"]
+
+
+def check_fig3(variant: str) -> Callable[[ScriptRun], None]:
+    def check(run: ScriptRun) -> None:
+        xfail_if_not_wired(run)
+        assert run.returncode == 0 and not run.timed_out, run.describe()
+        step = run.metrics[1]
+        injection = {key: value for key, value in step.items() if key.startswith("dissect/injection/")}
+        if variant == "continued":
+            assert injection == {}
+            assert "'token-mean'" in logged_config(run.output, "loss_agg_mode")
+        else:
+            assert "dissect/injection/injected_samples" in injection, sorted(step)
+            assert "'seq-mean-token-sum-norm'" in logged_config(run.output, "loss_agg_mode")
+            assert str(24 * TOKENS_PER_K) in logged_config(run.output, "loss_scale_factor")
+        loss_modes = logged_config(run.output, "loss_mode")
+        assert ("'luffy'" in loss_modes) == (variant == "luffy"), loss_modes
+        assert any(key.startswith("actor/luffy/") for key in step) == (variant == "luffy")
+        # The injection runs keep the original's repetition penalty + truncated-sample mask.
+        assert ("dissect/truncation/masked_samples" in step) == (variant != "continued")
+        assert step["response_length/max"] <= 24 * TOKENS_PER_K
+
+    return check
+
+
+SINGLE_RUN_SCRIPTS: dict[str, tuple[Callable[[ScriptRun], None], dict[str, str]]] = {
+    "table1_both.sh": (check_table1("both"), {}),
+    "table1_neg.sh": (check_table1("neg"), {}),
+    "table1_pos.sh": (check_table1("pos"), {"MODEL_SIZE": "7b"}),  # the size switch changes no CPU flag
+    "table3_rlr_8k.sh": (check_table3(True, 8), {}),
+    "table3_rlr_4k.sh": (check_table3(True, 4), {}),
+    "table3_8k.sh": (check_table3(False, 8), {}),
+    "table3_4k.sh": (check_table3(False, 4), {}),
+    "table6_length_bias.sh": (check_table6, {"MODE": "neg"}),
+    "fig3_continued.sh": (check_fig3("continued"), {"OFFLINE": "1"}),
+    "fig3_injection.sh": (check_fig3("injection"), {"OFFLINE": "1"}),
+    "fig3_injection_luffy.sh": (check_fig3("luffy"), {"OFFLINE": "1"}),
+}
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S + 120)
+@pytest.mark.parametrize("script", sorted(SINGLE_RUN_SCRIPTS))
+def test_script_runs_on_cpu_and_its_flags_act(script, kit_env, tmp_path):
+    check, env = SINGLE_RUN_SCRIPTS[script]
+    env = dict(env)
+    if env.pop("OFFLINE", None):
+        env["TRAIN_FILES"] = kit_env["OFFLINE_TRAIN_FILES"]
+    run = run_script(script, kit_env, tmp_path, **env)
+    if script.startswith("fig3_"):
+        check(run)  # checks the exit itself (xfail only for a not-yet-wired refusal)
+        return
+    assert run.returncode == 0 and not run.timed_out, run.describe()
+    assert sorted(run.metrics) == [1], run.describe()
+    check(run)
+
+
+@pytest.mark.timeout(3 * RUN_TIMEOUT_S + 120)
+def test_table2_schedule_runs_every_stage_from_the_previous_weights(kit_env, tmp_path):
+    run = run_script("table2_schedule.sh", kit_env, tmp_path, timeout_s=3 * RUN_TIMEOUT_S)  # n-n-np
+    assert run.returncode == 0 and not run.timed_out, run.describe()
+    manifest = json.loads((run.output_dir / "schedule_manifest.json").read_text())
+    stages = manifest["stages"]
+    assert manifest["length_unit"] == TOKENS_PER_K
+    assert [(s["max_response_length"], s["mode"], s["status"]) for s in stages] == [
+        (8 * TOKENS_PER_K, "neg", "done"),
+        (16 * TOKENS_PER_K, "neg", "done"),
+        (24 * TOKENS_PER_K, "both", "done"),
+    ]
+    assert stages[0]["init_model"] == kit_env["MODEL"]
+    for previous, stage in zip(stages, stages[1:], strict=False):
+        assert stage["init_model"] == previous["final_model"]
+        assert Path(previous["final_model"], "model.safetensors").is_file()
+    for stage in stages:
+        metrics = read_metrics_jsonl(run.output_dir / stage["dir"] / "metrics.attempt1.jsonl")
+        assert sorted(metrics) == [1]
+        assert metrics[1]["response_length/max"] <= stage["max_response_length"]
+        check_filter(stage["mode"])(ScriptRun(0, "", False, metrics, run.output_dir))
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["n-n-np", "np-np-np", "n-n-n", "n-n-n-p"],
+)
+def test_table2_named_schedules_expand_to_the_papers_rows(schedule, tmp_path):
+    expected = {
+        "n-n-np": ["neg", "neg", "both"],
+        "np-np-np": ["both", "both", "both"],
+        "n-n-n": ["neg", "neg", "neg"],
+        "n-n-n-p": ["neg", "neg", "neg", "pos"],
+    }[schedule]
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "table2_schedule.sh")],
+        env={**os.environ, "DRY_RUN": "1", "SCHEDULE": schedule, "OUTPUT_DIR": str(tmp_path / "o")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    command = shlex.split(result.stdout)
+    schedule_text = command[command.index("--schedule") + 1]
+    lengths = ["8k", "16k"] + ["24k"] * (len(expected) - 2)
+    assert schedule_text == ",".join(f"{n}:{m}" for n, m in zip(lengths, expected, strict=True))
+    # 16k and 24k stages sample 16 responses per prompt, as the original's 16k/24k scripts.
+    assert "2:actor_rollout_ref.rollout.n=16" in command and "1:actor_rollout_ref.rollout.n=8" in command
+
+
+def test_every_script_has_help_and_composes_on_gpu_settings(tmp_path):
+    """--help works; each GPU-mode command (DRY_RUN) composes with Hydra: every key exists in verl 0.9.1."""
+    from hydra import compose, initialize_config_module
+
+    scripts = sorted(
+        p.name for p in SCRIPTS.glob("*.sh") if not p.name.startswith("_") and p.name != "common.sh"
+    )
+    assert set(scripts) == set(SINGLE_RUN_SCRIPTS) | {"table2_schedule.sh"}
+    with initialize_config_module(config_module="dissect_lrm.trainer.config", version_base=None):
+        for script in scripts:
+            usage = subprocess.run(["bash", str(SCRIPTS / script), "--help"], capture_output=True, text=True)
+            assert usage.returncode == 0 and "usage:" in usage.stdout and "CPU=1" in usage.stdout, script
+            dry = subprocess.run(
+                ["bash", str(SCRIPTS / script), "trainer.total_training_steps=7"],
+                env={**os.environ, "DRY_RUN": "1", "OUTPUT_DIR": str(tmp_path / script)},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert dry.returncode == 0, dry.stderr
+            command = shlex.split(dry.stdout)
+            overrides = command[command.index("--") + 1 :] if "--" in command else command[3:]
+            config = compose(config_name="dissect_trainer", overrides=overrides)
+            assert config.trainer.total_training_steps == 7, script  # extra args come last and win
+            assert config.actor_rollout_ref.rollout.name == "vllm"
+            assert config.actor_rollout_ref.actor.ppo_mini_batch_size <= config.data.train_batch_size

@@ -19,6 +19,7 @@ from dissect_lrm.reward.normalize import (
     CACHE_SIZE,
     mathd_normalize,
     prm_normalize,
+    prm_normalize_if_cheap,
     prm_str_is_int,
     strip_thousands_commas,
 )
@@ -224,9 +225,15 @@ def _difference_is_zero(expr: str) -> bool:
     return _sympy_zero_cached(expr) if len(expr) <= CACHE_MAX_CHARS else _sympy_zero_fast(expr)
 
 
-def _sympy_verdict(gold: str, pred: str, sympy_mode: str) -> bool | tuple[str, ...]:
-    """The sympy-side decision; in "none" mode, a tuple of differences that must all simplify to 0."""
-    gold_norm, pred_norm = prm_normalize(gold), prm_normalize(pred)
+def _sympy_verdict(gold: str, pred: str, sympy_mode: str) -> bool | tuple[str, ...] | None:
+    """The sympy-side decision; in "none" mode, a tuple of differences that must all simplify to 0,
+    or None when normalising could itself be slow (then everything runs in a worker)."""
+    if sympy_mode == "none":
+        gold_norm, pred_norm = prm_normalize_if_cheap(gold), prm_normalize_if_cheap(pred)
+        if gold_norm is None or pred_norm is None:
+            return None
+    else:
+        gold_norm, pred_norm = prm_normalize(gold), prm_normalize(pred)
     if gold_norm is None or pred_norm is None:
         return False
     if gold_norm == pred_norm:
@@ -278,7 +285,7 @@ def deepscaler_equal(gold: str | list[str], pred: str, fast: bool = True) -> boo
     return any(mathd_equal(item, pred) or sympy_equal(item, pred, fast) for item in golds)
 
 
-# The in-process quick check runs pylatexenc and regexes without a deadline: only on short strings.
+# The in-process triage runs without a deadline: only short strings (pylatexenc has its own guard).
 QUICK_MAX_CHARS = 256
 
 
@@ -302,6 +309,8 @@ def deepscaler_triage(gold: str | list[str], pred: str) -> bool | Pending | None
         verdict = _sympy_verdict(item, pred, "none")
         if verdict is True:
             return True
+        if verdict is None:
+            return None
         if verdict is not False:
             pending.append(verdict)
     return tuple(pending) if pending else False

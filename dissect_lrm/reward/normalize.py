@@ -201,6 +201,15 @@ def prm_normalize(expr: str | None) -> str | None:
 
 @_memoised
 def _prm_normalize(expr: str) -> str:
+    expr = _prm_before_latex(expr)
+    if "\\" in expr:
+        with contextlib.suppress(Exception):  # the original ignores any pylatexenc failure
+            expr = _latex_to_text(expr)
+    return _prm_after_latex(expr)
+
+
+@_memoised
+def _prm_before_latex(expr: str) -> str:
     match = _ENCLOSING_TEXT.search(expr)
     if match:
         expr = match.group("text")
@@ -215,15 +224,41 @@ def _prm_normalize(expr: str) -> str:
     expr = re.sub(r",\\! *", "", expr)
     if _is_float(expr) and prm_str_is_int(expr):
         expr = str(int(round(float(expr))))
-    if "\\" in expr:
-        with contextlib.suppress(Exception):  # the original ignores any pylatexenc failure
-            expr = _latex_to_text(expr)
+    return expr
+
+
+def _prm_after_latex(expr: str) -> str:
     expr = re.sub(r"- *", "-", expr)
     expr = re.sub(r"([0-9]) +([0-9])", r"\1+\2", expr)  # mixed numbers "7 3/4" -> "7+3/4"
     expr = expr.replace(" ", "").replace("{", "").replace("}", "").lower()
     if prm_str_is_int(expr):
         expr = str(int(round(float(strip_thousands_commas(expr)))))
     return expr
+
+
+# pylatexenc's tolerant parser backtracks exponentially on unclosed arguments ("\frac{" * 8, "\sqrt[" * 10);
+# outside a deadline it only gets short strings with balanced braces and few macros (measured: < 60 ms).
+_LATEX_MAX_CHARS = 64
+_LATEX_MAX_MACROS = 6
+
+
+def _latex_is_cheap(expr: str) -> bool:
+    if len(expr) > _LATEX_MAX_CHARS or expr.count("\\") > _LATEX_MAX_MACROS:
+        return False
+    depth = 0
+    for ch in expr:
+        depth += (ch == "{") - (ch == "}")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def prm_normalize_if_cheap(expr: str) -> str | None:
+    """:func:`prm_normalize`, or None where its pylatexenc step could be slow (run that under a deadline)."""
+    staged = _prm_before_latex(expr)
+    if "\\" in staged and not _latex_is_cheap(staged):
+        return None
+    return _prm_normalize(expr)
 
 
 # --------------------------------------------------------------------------------------------------

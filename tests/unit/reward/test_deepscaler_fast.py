@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from dissect_lrm.reward import deepscaler
+from dissect_lrm.reward import deepscaler, normalize
 from dissect_lrm.reward.compute_score import compute_scores
 from dissect_lrm.reward.deepscaler import deepscaler_equal, deepscaler_quick, deepscaler_triage, pending_equal
 
@@ -140,3 +140,34 @@ def test_compute_scores_in_deepscaler_mode_matches_the_reference() -> None:
     results = compute_scores(["math"] * len(TABLE), responses, [g for g, _ in TABLE], mode="deepscaler")
     expected = [float(deepscaler_equal(g, p, fast=False)) for g, p in TABLE]
     assert [r["score"] for r in results] == expected
+
+
+# Short strings on which pylatexenc backtracks exponentially: they must never be normalised in-process.
+SLOW_LATEX = [
+    ("\\frac{{{{(((" * 20)[:256],
+    "\\sqrt[" * 10,
+    "\\frac{" * 8,
+    "\\frac{\\frac{\\frac{\\frac{\\frac{x",
+]
+
+
+@pytest.mark.parametrize("answer", SLOW_LATEX)
+def test_triage_leaves_pylatexenc_risks_to_a_worker(answer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(text: str) -> str:
+        raise AssertionError(f"pylatexenc ran in-process on {text!r}")
+
+    monkeypatch.setattr(normalize, "_latex_to_text", forbidden)
+    assert deepscaler_triage("1", answer) is None
+    assert deepscaler_triage(answer, "1") is None
+
+
+def test_triage_still_normalises_common_latex_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    original = normalize._latex_to_text
+    monkeypatch.setattr(normalize, "_latex_to_text", lambda text: calls.append(text) or original(text))
+    # only the surd's sympy difference is left for a worker; the tuple's first element is decided here
+    assert deepscaler_triage("5\\sqrt{2}", "\\sqrt{50}") == (("(5sqrt(2))-(sqrt(50))",),)
+    assert deepscaler_triage("\\left(3, \\frac{\\pi}{2}\\right)", "(3, \\frac{\\pi}{3})") == (
+        ("(pi/2)-(pi/3)",),
+    )
+    assert len(calls) == 4  # pylatexenc ran in-process on all four answers

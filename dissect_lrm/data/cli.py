@@ -1,4 +1,4 @@
-"""``dissect-lrm data train|benchmarks``: argparse commands that build training parquet and eval sets."""
+"""``dissect-lrm data train|benchmarks|teacher``: argparse commands that build training parquet and eval sets."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from dissect_lrm.data.benchmarks import BENCHMARKS, build_benchmarks, format_report
 from dissect_lrm.data.train import DEFAULT_VAL_SIZE, REPORT_FILE, TRAIN_FILE, VAL_FILE, build_training_set
@@ -39,7 +40,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
         help="build training parquet and evaluation sets",
         description="Dataset builders: training parquet for verl and evaluation sets in the eval schema.",
     )
-    commands = data.add_subparsers(dest="data_command", metavar="{train,benchmarks}", required=True)
+    commands = data.add_subparsers(dest="data_command", metavar="{train,benchmarks,teacher}", required=True)
 
     train = commands.add_parser(
         "train",
@@ -116,6 +117,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
     bench.add_argument("--out", required=True, metavar="DIR", help="output directory")
     bench.add_argument("--no-progress", action="store_true", help="hide progress bars")
     bench.set_defaults(data_handler=_run_benchmarks)
+    _add_teacher(commands)
     return data
 
 
@@ -153,11 +155,158 @@ def _run_benchmarks(args: argparse.Namespace) -> int:
     return 0
 
 
+_TEACHER_HELP = """\
+Offline teacher samples (paper appendix B.5) for offline-sample injection.
+
+1. Student accuracy per training problem: from --student-store (an eval store of the student on this
+   training parquet, matched by extra_info.problem_id), or by running --student-model here for
+   --student-runs rollouts per problem.
+2. Problems with accuracy below --threshold get --candidates samples from --teacher-model, graded with
+   the training reward (dissect_lrm.reward.compute_scores) through the evaluation runner.
+3. Problems with at least one correct sample are kept; --sample-size of them are drawn with --seed.
+Writes DIR/train_offline.parquet (the source rows plus an offline_solutions column: the verified
+solution strings, which algorithm.injection.column reads) and DIR/teacher_report.json, which gives
+every problem's outcome: kept, not_sampled, no_correct_candidate, above_threshold, not_evaluated.
+Generation goes to resumable stores under DIR/stores: re-running the command redoes nothing done.
+Example:
+  dissect-lrm data teacher --train data/deepscaler/train.parquet \\
+      --student-store runs/eval/DeepScaleR-1.5B-Preview/train/math.jsonl \\
+      --teacher-model Qwen/QwQ-32B --backend vllm --tp 4 --out data/offline
+"""
+
+
+def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
+    """Sampling and backend options of a model run through the evaluation backends (shared by commands)."""
+    sampling = parser.add_argument_group("sampling (defaults: the paper's evaluation protocol)")
+    sampling.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
+    sampling.add_argument("--top-p", type=float, default=0.95, help="nucleus top-p (default 0.95)")
+    sampling.add_argument(
+        "--max-tokens", type=int, default=32768, help="output cap in tokens (default 32768)"
+    )
+    sampling.add_argument(
+        "--max-model-len", type=int, default=32768, help="context length; the output cap is clamped to it"
+    )
+    sampling.add_argument("--grader", choices=("robust", "deepscaler"), default="robust", help="reward mode")
+    sampling.add_argument("--gen-seed", type=int, default=0, help="base seed of every (problem, run) sample")
+    backend = parser.add_argument_group("backend")
+    backend.add_argument(
+        "--backend",
+        choices=("hf", "openai", "vllm"),
+        default="hf",
+        help="hf: transformers (CPU); openai: an OpenAI-compatible server; vllm: offline engine (default hf)",
+    )
+    backend.add_argument("--batch-size", type=int, default=16, help="hf: sequences decoded together")
+    backend.add_argument("--device", default="cpu", help="hf: torch device (default cpu)")
+    backend.add_argument(
+        "--threads", type=int, default=None, help="hf: torch CPU threads (1 is fastest for tiny models)"
+    )
+    backend.add_argument("--dtype", default=None, help="hf: float32 (default); vllm: bfloat16 (default)")
+    backend.add_argument(
+        "--base-url", action="append", default=None, help="openai: server URL ending in /v1 (repeatable)"
+    )
+    backend.add_argument("--concurrency", type=int, default=64, help="openai: requests in flight")
+    backend.add_argument("--tp", type=int, default=1, help="vllm: tensor-parallel GPUs per replica")
+    backend.add_argument("--dp", type=int, default=None, help="vllm: replicas (default: visible GPUs / tp)")
+    backend.add_argument(
+        "--gpu-memory-utilization", type=float, default=0.9, help="vllm: GPU memory fraction"
+    )
+    backend.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def generation_protocol(args: argparse.Namespace) -> Any:
+    """The eval ``Protocol`` (sampling, grading) given by ``add_generation_arguments`` options."""
+    from dissect_lrm.eval.protocols import Protocol
+
+    return Protocol(
+        temperature=args.temperature,
+        top_p=1.0 if args.temperature == 0 else args.top_p,
+        max_tokens=args.max_tokens,
+        max_model_len=args.max_model_len,
+        grader=args.grader,
+        seed=args.gen_seed,
+    )
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Backend constructor options given by ``add_generation_arguments`` options."""
+    if args.backend == "hf":
+        return {"batch_size": args.batch_size, "device": args.device, "dtype": args.dtype or "float32",
+                "num_threads": args.threads}  # fmt: skip
+    if args.backend == "openai":
+        return {"base_urls": args.base_url or ["http://127.0.0.1:8000/v1"], "concurrency": args.concurrency}
+    return {"tensor_parallel_size": args.tp, "data_parallel_size": args.dp, "dtype": args.dtype or "bfloat16",
+            "gpu_memory_utilization": args.gpu_memory_utilization, "max_model_len": args.max_model_len}  # fmt: skip
+
+
+def _add_teacher(commands: argparse._SubParsersAction) -> None:
+    from dissect_lrm.data import teacher
+
+    parser = commands.add_parser(
+        "teacher",
+        help="offline teacher samples for injection (appendix B.5)",
+        description=_TEACHER_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--train", required=True, metavar="PARQUET", help="training parquet (verl format)")
+    student = parser.add_mutually_exclusive_group(required=True)
+    student.add_argument("--student-store", metavar="JSONL", help="eval store of the student on --train")
+    student.add_argument("--student-model", metavar="PATH", help="evaluate this student model here instead")
+    parser.add_argument("--teacher-model", required=True, metavar="PATH", help="teacher model path or hub id")
+    parser.add_argument("--student-name", default=None, help="store directory name of the student model")
+    parser.add_argument("--teacher-name", default=None, help="store directory name of the teacher model")
+    parser.add_argument("--threshold", type=float, default=teacher.DEFAULT_THRESHOLD,
+                        help=f"keep problems with student accuracy below it (default {teacher.DEFAULT_THRESHOLD})")  # fmt: skip
+    parser.add_argument("--candidates", type=int, default=teacher.DEFAULT_CANDIDATES,
+                        help=f"teacher samples per hard problem (default {teacher.DEFAULT_CANDIDATES})")  # fmt: skip
+    parser.add_argument("--sample-size", type=int, default=teacher.DEFAULT_SAMPLE_SIZE,
+                        help=f"problems drawn from the solvable ones (default {teacher.DEFAULT_SAMPLE_SIZE})")  # fmt: skip
+    parser.add_argument("--student-runs", type=int, default=teacher.DEFAULT_STUDENT_RUNS,
+                        help=f"rollouts per problem with --student-model (default {teacher.DEFAULT_STUDENT_RUNS})")  # fmt: skip
+    parser.add_argument("--max-solutions", type=int, default=None,
+                        help="at most this many verified solutions per problem (the paper kept up to 4; default: all)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --sample-size draw (default 0)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    add_generation_arguments(parser)
+    parser.set_defaults(data_handler=_run_teacher)
+
+
+def _run_teacher(args: argparse.Namespace) -> int:
+    from dissect_lrm.data.teacher import Generator, TeacherSettings, build_teacher_set
+
+    protocol, options = generation_protocol(args), backend_options(args)
+    teacher = Generator(args.teacher_model, args.teacher_name, args.backend, options, protocol)
+    student = Generator(args.student_model, args.student_name, args.backend, options, protocol) if args.student_model else None  # fmt: skip
+    settings = TeacherSettings(
+        threshold=args.threshold,
+        candidates=args.candidates,
+        sample_size=args.sample_size,
+        student_runs=args.student_runs,
+        max_solutions=args.max_solutions,
+        seed=args.seed,
+    )
+    report = build_teacher_set(
+        args.train,
+        args.out,
+        teacher,
+        student_store=args.student_store,
+        student=student,
+        settings=settings,
+        progress=not args.no_progress,
+    )
+    print(report.table())
+    print(f"wrote {report.outputs['train']} and {report.outputs['report']}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch a parsed ``data`` command (for the top-level ``dissect-lrm`` entry)."""
     try:
         return args.data_handler(args)
-    except (FileNotFoundError, ValueError) as error:  # user errors: a message, not a traceback
+    except (
+        FileNotFoundError,
+        ValueError,
+        RuntimeError,
+    ) as error:  # user errors (StoreError too): no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -1,8 +1,4 @@
-"""Optional last-resort cascade to math-verify (extra ``math-verify``); its calls run in the deadline pool.
-
-Rescues are reported apart (``math_verify_rescued``) because math-verify also accepts near-misses our
-graders reject on purpose: it compares numbers after rounding (1/3 vs 0.3333333, 1/2^99 vs 1/2^98).
-"""
+"""Optional last-resort cascade to math-verify (extra ``math-verify``); its calls run in the deadline pool."""
 
 from __future__ import annotations
 
@@ -10,6 +6,8 @@ import importlib.util
 import logging
 import os
 
+# Rescues are reported apart (``math_verify_rescued``) because math-verify also accepts near-misses our
+# graders reject on purpose: it compares numbers after rounding (1/3 vs 0.3333333, 1/2^99 vs 1/2^98).
 CASCADE_ENV = "DISSECT_LRM_REWARD_CASCADE"
 _TRUE = ("1", "true", "yes", "on")
 

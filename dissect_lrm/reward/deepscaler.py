@@ -96,8 +96,8 @@ def _should_allow_eval(expr: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Fast paths. Each one returns the decision the original's ``simplify(gold - pred) == 0`` would give,
-# or None to fall through to it; ``fast=False`` runs the original path alone (the reference in tests).
+# Fast paths. Each one either gives the decision the original's ``simplify(gold - pred) == 0`` would
+# give or falls through to it; ``fast=False`` runs the original path alone (the reference in tests).
 # ---------------------------------------------------------------------------------------------------
 
 # Plain decimal numerals that sympy's parser turns into Integer/Float(dps=15) exactly. Leading zeros are

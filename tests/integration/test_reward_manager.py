@@ -1,9 +1,8 @@
-"""verl's own ``naive`` reward-loop manager runs our compute_score: correct results, and samples share the pool.
+"""verl's own ``naive`` reward-loop manager runs our compute_score: correct results, and samples share the pool."""
 
-This is why the project needs no reward manager of its own: the naive manager already hands every sync
-scorer call to the event loop's thread executor, and our deadline pool is thread-safe, so a step's
-samples are graded in parallel on all pool workers without blocking the loop.
-"""
+# This is why the project needs no reward manager of its own: the naive manager already hands every sync
+# scorer call to the event loop's thread executor, and our deadline pool is thread-safe, so a step's
+# samples are graded in parallel on all pool workers without blocking the loop.
 
 from __future__ import annotations
 

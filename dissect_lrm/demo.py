@@ -13,6 +13,7 @@ Whatever the numbers are, they are reported as measured, with their confidence i
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +113,8 @@ def format_table(results: dict[str, dict], order: list[str]) -> str:
     ]
     for name in order:
         entry = results[name]
-        low, high = entry["avg_pass1"]["ci"]
+        ci = entry["avg_pass1"]["ci"]
+        low, high = ci["low"], ci["high"]
         pass4 = entry["pass_at_k"].get("4", float("nan"))
         shape = "x".join(str(n) for n in entry["problems_x_runs"])
         lines.append(
@@ -129,7 +131,7 @@ def plot(results: dict[str, dict], order: list[str], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     means = [results[n]["avg_pass1"]["mean"] for n in order]
-    cis = [results[n]["avg_pass1"]["ci"] for n in order]
+    cis = [(results[n]["avg_pass1"]["ci"]["low"], results[n]["avg_pass1"]["ci"]["high"]) for n in order]
     errors = [
         [m - lo for m, (lo, _) in zip(means, cis, strict=True)],
         [hi - m for m, (_, hi) in zip(means, cis, strict=True)],
@@ -151,19 +153,20 @@ def plot(results: dict[str, dict], order: list[str], path: Path) -> Path:
 def run_demo(settings: DemoSettings) -> int:
     import sys
 
-    from dissect_lrm.tiny import build_tiny_kit
+    from dissect_lrm.tiny import TinyKit, build_tiny_kit
     from dissect_lrm.tiny.task import make_problems
     from dissect_lrm.trainer.launcher import run_training
 
     started = time.time()
     workdir = settings.workdir.resolve()
-    print(
-        f"demo: tiny model + synthetic task, warm start ({settings.warm_start_steps} supervised steps)",
-        flush=True,
-    )
-    kit = build_tiny_kit(
-        workdir / "kit", train_size=256, val_size=32, warm_start_steps=settings.warm_start_steps
-    )
+    kit_dir = workdir / "kit"
+    if (kit_dir / "model" / "model.safetensors").is_file():
+        # A re-run resumes: the kit, finished training runs and complete evaluation stores are reused.
+        kit = TinyKit(kit_dir / "model", kit_dir / "data" / "train.parquet", kit_dir / "data" / "val.parquet")
+    else:
+        shutil.rmtree(workdir / "eval", ignore_errors=True)  # stores of another model must not be reused
+        print(f"demo: tiny model + synthetic task, warm start ({settings.warm_start_steps} supervised steps)")
+        kit = build_tiny_kit(kit_dir, train_size=256, val_size=32, warm_start_steps=settings.warm_start_steps)
     heldout = make_problems(settings.eval_problems, seed=777)
     benchmark = write_heldout_benchmark(workdir / "eval" / f"{BENCHMARK_NAME}.jsonl", heldout)
     eval_dir = workdir / "eval" / "stores"
@@ -172,26 +175,29 @@ def run_demo(settings: DemoSettings) -> int:
         f"demo: evaluating the warm-started model ({settings.eval_problems} problems x {settings.eval_runs} runs)"
     )
     evaluate(kit.model_dir, "0_before", benchmark, eval_dir, settings.eval_runs)
-    trained: dict[str, Path] = {}
     for mode in MODES:
         run_dir = workdir / f"grpo_{mode}"
-        print(
-            f"demo: GRPO, sample_filter.mode={mode}, {settings.steps} steps (verl's real trainer on CPU)",
-            flush=True,
-        )
-        overrides = [
-            *training_overrides(kit, run_dir, settings.steps),
-            f"algorithm.sample_filter.mode={mode}",
-        ]
-        run = run_training(overrides, run_dir, timeout_s=settings.timeout_s, echo=settings.verbose)
-        if run.timed_out or run.returncode != 0:
-            print(run.describe_failure(), file=sys.stderr)
-            return 1
         hf_dir = run_dir / "checkpoints" / f"global_step_{settings.steps}" / "actor" / "huggingface"
-        if not (hf_dir / "config.json").is_file():
+        if (hf_dir / "model.safetensors").is_file():
+            print(f"demo: reusing the finished {mode} run in {run_dir}")
+        else:
+            print(
+                f"demo: GRPO, sample_filter.mode={mode}, {settings.steps} steps (verl's trainer on CPU)",
+                flush=True,
+            )
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(eval_dir / f"grpo_{mode}", ignore_errors=True)  # evaluated another model
+            overrides = [
+                *training_overrides(kit, run_dir, settings.steps),
+                f"algorithm.sample_filter.mode={mode}",
+            ]
+            run = run_training(overrides, run_dir, timeout_s=settings.timeout_s, echo=settings.verbose)
+            if run.timed_out or run.returncode != 0:
+                print(run.describe_failure(), file=sys.stderr)
+                return 1
+        if not (hf_dir / "model.safetensors").is_file():
             print(f"demo: the run finished but wrote no HF weights under {hf_dir}", file=sys.stderr)
             return 1
-        trained[mode] = hf_dir
         print(f"demo: evaluating the {mode} model")
         evaluate(hf_dir, f"grpo_{mode}", benchmark, eval_dir, settings.eval_runs)
 

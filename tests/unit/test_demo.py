@@ -14,13 +14,13 @@ from dissect_lrm.tiny.task import make_problems
 def _results():
     return {
         "0_before": {
-            "avg_pass1": {"mean": 0.25, "ci": [0.2, 0.3]},
+            "avg_pass1": {"mean": 0.25, "ci": {"low": 0.2, "high": 0.3}},
             "pass_at_k": {"4": 0.5},
             "problems_x_runs": [64, 8],
             "errors": 0,
         },
         "grpo_both": {
-            "avg_pass1": {"mean": 0.4, "ci": [0.35, 0.45]},
+            "avg_pass1": {"mean": 0.4, "ci": {"low": 0.35, "high": 0.45}},
             "pass_at_k": {"4": 0.7},
             "problems_x_runs": [64, 8],
             "errors": 1,

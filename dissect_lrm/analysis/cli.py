@@ -15,7 +15,7 @@ problem through the evaluation backends (a resumable store under OUT/stores: rer
 read existing eval stores with --store, and report per dataset:
   the distribution of per-problem accuracy, the shares of all-correct / all-wrong problems (zero
   advantage under a 0/1 reward) and of mixed problems (the "effective" data).
-Writes OUT/profile.json, profile.md, profile.csv, distribution.csv and profile.png.
+Writes OUT/profile.json, profile.md, profile.csv, distribution.csv and distribution.png.
 With --logs, also the per-step group shares the trainer logged (dissect/groups/*_frac) from verl's
 metrics logs: OUT/zero_advantage_steps.csv and .png.
 Examples:

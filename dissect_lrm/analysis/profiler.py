@@ -115,7 +115,7 @@ def profile_dataset(
 
 
 def write_profiles(profiles: Sequence[Profile], out_dir: str | Path, plot: bool = True) -> dict[str, str]:
-    """profile.json (everything), profile.md and profile.csv (shares per dataset), distribution.csv, profile.png."""
+    """profile.json (everything), profile.md and profile.csv (shares per dataset), distribution.csv and .png."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summaries = [profile.summary() for profile in profiles]
@@ -147,7 +147,8 @@ def write_profiles(profiles: Sequence[Profile], out_dir: str | Path, plot: bool 
     if plot:
         from dissect_lrm.analysis.figures import plot_accuracy_distribution
 
-        files["png"] = out / "profile.png"
+        # Its data table lands next to it as distribution.csv (the same rows as written above).
+        files["png"] = out / "distribution.png"
         plot_accuracy_distribution(distribution_table(summaries), files["png"])
     return {key: str(path) for key, path in files.items()}
 

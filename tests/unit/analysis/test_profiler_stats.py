@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dissect_lrm.analysis.profiler import Profile, training_zero_advantage, write_profiles
@@ -28,6 +29,9 @@ def test_write_profiles_tables_agree(tmp_path):
     assert Path(files["png"]).read_bytes()[:4] == b"\x89PNG"
     data = json.loads(Path(files["json"]).read_text())["profiles"][0]
     assert data["shares"]["mixed"] == 0.5 and data["mean_accuracy"] == 0.25
+    assert (
+        pd.read_csv(files["csv"]).to_dict(orient="records")[0]["mixed"] == 0.5
+    )  # not overwritten by the plot
     assert "| d | m | 2 | 2 | 25.0% | 0.0% | 50.0% | 50.0% | 50.0% |" in Path(files["markdown"]).read_text()
 
 

@@ -29,6 +29,9 @@ PASSTHROUGH_ENV = (
     "HF_HUB_OFFLINE",
     "TRANSFORMERS_OFFLINE",
     "HF_DATASETS_OFFLINE",
+    "DISSECT_LRM_REWARD_WORKERS",
+    "DISSECT_LRM_REWARD_TIMEOUT",
+    "DISSECT_LRM_REWARD_CASCADE",
 )
 
 
@@ -44,6 +47,10 @@ def runtime_env_vars(config: DictConfig) -> dict[str, str]:
         "TOKENIZERS_PARALLELISM": "false",
         "RAY_USAGE_STATS_ENABLED": "0",
     }
+    # Each reward-loop actor starts its own grading pool: share the host's cores between them.
+    if "DISSECT_LRM_REWARD_WORKERS" not in env:
+        reward_actors = max(1, int(config.reward.get("num_workers", 1) or 1))
+        env["DISSECT_LRM_REWARD_WORKERS"] = str(max(1, (os.cpu_count() or 1) // reward_actors))
     if config.trainer.device == "cpu":
         env["VERL_PLATFORM"] = "cpu"
         # verl registers its FSDP engine for cuda/npu only; the engine code itself is device-agnostic.

@@ -88,7 +88,7 @@ dlrm_tokens() {
 dlrm_cpu_kit() {
   TINY_KIT_DIR="${TINY_KIT_DIR:-$DLRM_ROOT/runs/tiny_kit}"
   local need_offline="${1:-0}"
-  if [[ -z "${MODEL:-}" || -z "${TRAIN_FILES:-}" || -z "${VAL_FILES:-}" || ! -d "$TINY_KIT_DIR/model" ]]; then
+  if [[ -z "${MODEL:-}" || -z "${TRAIN_FILES:-}" || -z "${VAL_FILES:-}" ]]; then
     mkdir -p "$TINY_KIT_DIR"
     # --reuse keeps an existing kit (it only adds the offline parquet when missing); flock keeps two
     # scripts started together from building the same kit twice.

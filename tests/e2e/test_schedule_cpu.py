@@ -131,7 +131,8 @@ def test_killed_schedule_resumes_in_stage_2_from_stage_1_weights(warm_tiny_kit, 
     assert (second["status"], second["attempts"], second["final_step"]) == ("done", 2, STAGE2_STEPS)
     first_attempt = read_metrics_jsonl(stage2_dir / "metrics.attempt1.jsonl")
     second_attempt = read_metrics_jsonl(stage2_dir / "metrics.attempt2.jsonl")
-    assert min(first_attempt) == 1 and killed_at in first_attempt
+    # (the kill may land between a checkpoint and that step's metrics line, so attempt 1 has <= killed_at)
+    assert first_attempt.keys() <= set(range(1, killed_at + 1))
     assert sorted(second_attempt) == list(range(killed_at + 1, STAGE2_STEPS + 1))
     resumed_log = (stage2_dir / "train.attempt2.log").read_text()
     assert f"Resuming from {stage2_dir / 'checkpoints' / f'global_step_{killed_at}'}" in resumed_log
@@ -147,10 +148,8 @@ def test_killed_schedule_resumes_in_stage_2_from_stage_1_weights(warm_tiny_kit, 
     # Each stage trained at its own length and mode.
     for step in second_attempt.values():
         assert step["response_length/max"] <= 48
-        assert (
-            step["dissect/filter/removed_pos_samples"] == 0
-            and step["dissect/filter/removed_neg_samples"] == 0
-        )
+        assert not [key for key in step if key.startswith("dissect/filter/")]  # both: no filter at all
+        assert "actor/pg_loss" in step
     stage1_metrics = read_metrics_jsonl(stage1_dir / "metrics.attempt1.jsonl")
     assert stage1_metrics[1]["dissect/filter/kept_pos_samples"] == 0
     assert stage1_metrics[1]["response_length/max"] <= 24

@@ -279,3 +279,120 @@ def test_every_script_has_help_and_composes_on_gpu_settings(tmp_path):
             assert config.trainer.total_training_steps == 7, script  # extra args come last and win
             assert config.actor_rollout_ref.rollout.name == "vllm"
             assert config.actor_rollout_ref.actor.ppo_mini_batch_size <= config.data.train_batch_size
+
+
+# The original release's hyper-parameters (original-release.md §10) each script must default to on GPU.
+SHARED_GPU = {
+    "data.max_prompt_length": 1024,
+    "actor_rollout_ref.actor.optim.lr": 1e-6,
+    "actor_rollout_ref.actor.optim.lr_warmup_steps_ratio": 0.0,
+    "actor_rollout_ref.actor.use_dynamic_bsz": True,
+    "actor_rollout_ref.actor.ppo_epochs": 1,
+    "actor_rollout_ref.actor.grad_clip": 1.0,
+    "actor_rollout_ref.rollout.temperature": 0.6,
+    "actor_rollout_ref.rollout.val_kwargs.temperature": 0.6,
+    "actor_rollout_ref.rollout.val_kwargs.top_p": 0.95,
+    "actor_rollout_ref.rollout.tensor_model_parallel_size": 1,
+    "actor_rollout_ref.ref.fsdp_config.param_offload": True,
+    "algorithm.use_kl_in_reward": False,  # K1: no hidden in-reward KL by default
+    "trainer.n_gpus_per_node": 8,
+    "trainer.save_freq": 10,
+    "trainer.test_freq": 10,
+    "trainer.val_before_train": True,
+}
+ABLATION = {
+    "data.max_response_length": 8192,
+    "data.train_batch_size": 64,
+    "actor_rollout_ref.rollout.n": 8,
+    "actor_rollout_ref.actor.ppo_mini_batch_size": 64,
+    "actor_rollout_ref.actor.use_kl_loss": True,
+    "actor_rollout_ref.actor.kl_loss_coef": 0.001,
+    "actor_rollout_ref.actor.kl_loss_type": "low_var_kl",
+    "actor_rollout_ref.actor.entropy_coeff": 0.001,
+    "actor_rollout_ref.rollout.val_kwargs.n": 8,
+    "actor_rollout_ref.actor.loss_agg_mode": "token-mean",
+    "actor_rollout_ref.model.path": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+}
+RLR_RUNS = {
+    "data.train_batch_size": 64,
+    "actor_rollout_ref.rollout.n": 8,
+    "actor_rollout_ref.actor.ppo_mini_batch_size": 64,
+    "actor_rollout_ref.actor.use_kl_loss": False,
+    "actor_rollout_ref.actor.entropy_coeff": 0.0,
+    "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": 16000,
+    "actor_rollout_ref.rollout.max_num_batched_tokens": 32768,
+    "actor_rollout_ref.model.path": "agentica-org/DeepScaleR-1.5B-Preview",
+    "trainer.total_training_steps": 400,
+}
+FIG3 = {
+    "data.max_response_length": 24576,
+    "data.train_batch_size": 128,
+    "actor_rollout_ref.rollout.n": 16,
+    "actor_rollout_ref.actor.ppo_mini_batch_size": 64,
+    "actor_rollout_ref.actor.use_kl_loss": False,
+    "actor_rollout_ref.actor.entropy_coeff": 0.0,
+    "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": 32768,
+    "actor_rollout_ref.rollout.val_kwargs.n": 16,
+    "actor_rollout_ref.model.path": "agentica-org/DeepScaleR-1.5B-Preview",
+}
+INJECTION = {
+    **FIG3,
+    "algorithm.injection.enable": True,
+    "algorithm.injection.gamma": 0.125,
+    "algorithm.repetition.enable": True,
+    "algorithm.repetition.ngram_size": 40,
+    "algorithm.repetition.max_penalty": -2,
+    "algorithm.truncation_mask.enable": True,
+    "algorithm.truncation_mask.require_repetition": True,
+    "actor_rollout_ref.actor.loss_agg_mode": "seq-mean-token-sum-norm",
+    "actor_rollout_ref.actor.loss_scale_factor": 24576,
+}
+GPU_EXPECTED: list[tuple[str, dict[str, str], dict[str, object]]] = [
+    ("table1_both.sh", {}, {**ABLATION, "algorithm.sample_filter.mode": "both",
+                             "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": 20000,
+                             "actor_rollout_ref.rollout.gpu_memory_utilization": 0.85}),
+    ("table1_neg.sh", {}, {**ABLATION, "algorithm.sample_filter.mode": "neg", "algorithm.sample_filter.keep_ratio": 0.0,
+                            "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": 16000,
+                            "actor_rollout_ref.rollout.max_num_batched_tokens": 10240}),
+    ("table1_pos.sh", {"MODEL_SIZE": "7b"}, {**ABLATION, "algorithm.sample_filter.mode": "pos",
+                                             "actor_rollout_ref.model.path": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"}),
+    ("table3_rlr_8k.sh", {}, {**RLR_RUNS, "data.max_response_length": 8192, "algorithm.rlr.enable": True,
+                               "algorithm.rlr.alpha": 0.75, "algorithm.rlr.lambda": 500, "algorithm.rlr.eps_low": -0.5,
+                               "algorithm.rlr.eps_up": 1.0}),
+    ("table3_rlr_8k.sh", {"HIDDEN_KL": "1"}, {"algorithm.use_kl_in_reward": True, "algorithm.kl_penalty": "kl",
+                                              "algorithm.kl_ctrl.kl_coef": 0.001}),
+    ("table3_rlr_4k.sh", {}, {**RLR_RUNS, "data.max_response_length": 4096, "algorithm.rlr.enable": True}),
+    ("table3_8k.sh", {}, {**RLR_RUNS, "data.max_response_length": 8192, "algorithm.rlr.enable": False}),
+    ("table3_4k.sh", {}, {**RLR_RUNS, "data.max_response_length": 4096, "algorithm.rlr.enable": False}),
+    ("table6_length_bias.sh", {"MODE": "pos"}, {**ABLATION, "algorithm.sample_filter.mode": "pos",
+                                                "actor_rollout_ref.actor.loss_agg_mode": "seq-mean-token-sum-norm",
+                                                "actor_rollout_ref.actor.loss_scale_factor": 8192,
+                                                "algorithm.norm_adv_by_std_in_grpo": True}),
+    ("table6_length_bias.sh", {"DR_GRPO": "1"}, {"algorithm.norm_adv_by_std_in_grpo": False,
+                                                 "algorithm.sample_filter.mode": "neg"}),
+    ("fig3_continued.sh", {}, {**FIG3, "algorithm.injection.enable": False, "algorithm.repetition.enable": False,
+                                "actor_rollout_ref.actor.loss_agg_mode": "token-mean"}),
+    ("fig3_injection.sh", {}, {**INJECTION, "algorithm.luffy.enable": False}),
+    ("fig3_injection_luffy.sh", {}, {**INJECTION, "algorithm.luffy.enable": True, "algorithm.luffy.gamma": 0.1,
+                                      "algorithm.luffy.on_policy_clip": False,
+                                      "actor_rollout_ref.actor.clip_ratio": 0.35}),
+]  # fmt: skip
+
+
+def test_gpu_defaults_are_the_original_hyper_parameters(tmp_path):
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module(config_module="dissect_lrm.trainer.config", version_base=None):
+        for script, env, expected in GPU_EXPECTED:
+            dry = subprocess.run(
+                ["bash", str(SCRIPTS / script)],
+                env={**os.environ, "DRY_RUN": "1", "OUTPUT_DIR": str(tmp_path / script), **env},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert dry.returncode == 0, dry.stderr
+            config = compose(config_name="dissect_trainer", overrides=shlex.split(dry.stdout)[3:])
+            for key, value in {**SHARED_GPU, **expected}.items():
+                assert OmegaConf.select(config, key) == value, (script, env, key)

@@ -47,11 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", action="store_true", help="stream the trainer's output")
     demo.set_defaults(func=run_demo)
 
+    from dissect_lrm.analysis.cli import add_commands as add_analysis_commands
     from dissect_lrm.data import cli as data_cli
     from dissect_lrm.eval.cli import add_commands as add_eval_commands
 
     data_cli.add_commands(commands).set_defaults(func=data_cli.run)
     add_eval_commands(commands)
+    add_analysis_commands(commands)
     return parser
 
 

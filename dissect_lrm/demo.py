@@ -44,7 +44,7 @@ def training_overrides(kit, workdir: Path, steps: int) -> list[str]:
         "data.max_prompt_length=64",
         "data.max_response_length=24",
         f"actor_rollout_ref.model.path={kit.model_dir}",
-        "actor_rollout_ref.actor.optim.lr=1e-3",
+        "actor_rollout_ref.actor.optim.lr=2e-4",
         "actor_rollout_ref.actor.ppo_mini_batch_size=8",
         "actor_rollout_ref.actor.use_kl_loss=False",
         "actor_rollout_ref.rollout.n=4",

@@ -141,7 +141,7 @@ def plot(results: dict[str, dict], order: list[str], path: Path) -> Path:
         order, means, yerr=errors, capsize=4, color=["#999999", "#4c72b0", "#c44e52", "#55a868"][: len(order)]
     )
     ax.set_ylabel("avg pass@1 (95% CI)")
-    ax.set_title("Tiny-model GRPO: both / negative-only / positive-only samples")
+    ax.set_title("Tiny-model GRPO: sample filter ablation")
     ax.set_ylim(0, 1)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from dissect_lrm.trainer.launcher import OFFLINE_ENV
+
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
 
 # Tests never touch the network; set before anything imports transformers/datasets/wandb.
-for _name, _value in {
-    "WANDB_MODE": "disabled",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
+for _name, _value in OFFLINE_ENV.items():
     os.environ.setdefault(_name, _value)
 
 

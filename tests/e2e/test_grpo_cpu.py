@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from dissect_lrm.demo import training_overrides
 from dissect_lrm.trainer.launcher import run_training
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ray, pytest.mark.timeout(900)]
@@ -20,30 +21,13 @@ RUN_TIMEOUT_S = 420
 
 
 def grpo_overrides(kit, workdir: Path, total_steps: int) -> list[str]:
+    """The demo's tiny GRPO run, with validation and a checkpoint at step 2."""
     return [
+        *training_overrides(kit, workdir, total_steps),
         "trainer.v1.trainer_mode=dissect_sync",
-        "+preset=cpu",
-        f"data.train_files={kit.train_parquet}",
-        f"data.val_files={kit.val_parquet}",
-        "data.train_batch_size=8",
-        "data.max_prompt_length=64",
-        "data.max_response_length=24",
-        f"actor_rollout_ref.model.path={kit.model_dir}",
-        "actor_rollout_ref.actor.optim.lr=1e-3",
-        "actor_rollout_ref.actor.ppo_mini_batch_size=8",
-        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=32",
-        "actor_rollout_ref.actor.use_kl_loss=False",
-        "actor_rollout_ref.rollout.n=4",
-        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=32",
-        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=32",
-        "trainer.logger=[console,file]",
-        "trainer.val_before_train=False",
         "trainer.test_freq=2",
         "actor_rollout_ref.rollout.val_kwargs.n=2",
         "trainer.save_freq=2",
-        f"trainer.total_training_steps={total_steps}",
-        "trainer.total_epochs=10",
-        f"trainer.default_local_dir={workdir / 'checkpoints'}",
     ]
 
 

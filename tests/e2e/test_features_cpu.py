@@ -43,21 +43,25 @@ def test_neg_mode_with_relative_length_reward_and_dr_grpo(warm_tiny_kit, tmp_pat
 
 
 def test_pos_mode_on_truncated_responses_masks_and_skips_the_update(warm_tiny_kit, tmp_path):
-    # 8 tokens cannot hold "a + b = c </think> \boxed{c}": every response is truncated and wrong.
+    # 4 tokens cannot hold "</think>" followed by "\boxed{c}" (5 tokens): every response is wrong, whatever
+    # the model samples, and the warm model's responses are cut (truncated).
     run = _run(
         warm_tiny_kit,
         tmp_path,
-        "data.max_response_length=8",
+        "data.max_response_length=4",
         "algorithm.sample_filter.mode=pos",
         "algorithm.truncation_mask.enable=true",
     )
     for step, metrics in run.metrics.items():
         assert metrics["dissect/samples/correct"] == 0, step
-        assert metrics["dissect/truncation/truncated_samples"] == metrics["dissect/samples/total"], step
-        assert metrics["dissect/truncation/masked_samples"] == metrics["dissect/samples/total"], step
+        # Every truncated sample is incorrect here, so every one is masked (an early EOS is not truncated).
+        assert (
+            metrics["dissect/truncation/masked_samples"] == metrics["dissect/truncation/truncated_samples"]
+        ), step
         assert metrics["dissect/filter/nothing_left"] == 1.0, step
         assert metrics["dissect/actor_update_skipped"] == 1.0, step
         assert "actor/grad_norm" not in metrics, step
+    assert any(m["dissect/truncation/truncated_samples"] > 0 for m in run.metrics.values())
 
 
 def test_offline_injection_with_luffy_loss(warm_tiny_kit, tmp_path):

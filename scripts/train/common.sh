@@ -48,7 +48,7 @@ DLRM_COMMON_USAGE="Environment (all optional):
   DRY_RUN=1          print the trainer command instead of running it
   CPU=1              run the same experiment on the tiny model on CPU (+preset=cpu, tiny batches,
                      CPU_STEPS steps (default 1), lengths scaled to CPU_TOKENS_PER_K tokens per 1k
-                     (default 3, so 8k -> 24 tokens), learning rate 1e-3, no validation, no checkpoints)
+                     (default 3, so 8k -> 24 tokens), learning rate 2e-4, no validation, no checkpoints)
   TINY_KIT_DIR       CPU=1: the tiny kit (model/, data/); built by 'python -m dissect_lrm.tiny' when
                      absent (default runs/tiny_kit)
 Arguments: extra Hydra overrides, appended last (they win), e.g. trainer.total_training_steps=500."
@@ -158,7 +158,8 @@ dlrm_build_overrides() {
     # half of it where the original ran two optimizer steps per step (Fig. 3).
     train_bsz=4
     mini_bsz=$((PPO_MINI_BATCH_SIZE < TRAIN_BATCH_SIZE ? 2 : 4))
-    n=4 n_val=2 lr=1e-3 max_prompt=64 max_tok=4096
+    n=4 n_val=2 max_prompt=64 max_tok=4096
+    lr=2e-4 # the demo's: 1e-3 collapses the tiny model within a few steps
     # verl 0.9.1 builds the reference policy (KL loss or in-reward KL) with FSDP2's
     # CPUOffloadPolicy(pin_memory=True), which needs an accelerator: on CPU the KL terms stay off
     # unless CPU_KL=1 (for when the CPU platform supports a reference policy).

@@ -155,7 +155,9 @@ class _Parser:
             elif token[1] in ("/", "\\div"):
                 self.take()
                 node = ("div", node, self.unary())
-            elif self.starts_primary(token):
+            elif self.starts_primary(token) and token[0] != "num":
+                # Juxtaposition never puts a numeral after a factor ("2x", not "x2"): "\frac{1}{2}1" or
+                # "10^{33}1" is a different answer, not a product with 1.
                 node = ("mul", [node, self.power()])
             else:
                 break

@@ -46,6 +46,8 @@ BOTH_FALSE = [
     ("\\text{Monday}", "\\text{Tuesday}"), ("1000", "100"), ("e", "2.718"), ("2", "\\sqrt{2}"),
     ("14-i", "14+i"), ("\\{1,2\\}", "\\{1,2,3\\}"), ("5", "55"), ("-\\frac{1}{2}", "\\frac{1}{2}"),
     ("\\frac{1}{2004!}", "\\frac{1}{2006!}"), ("x=5", "x=6"), ("[0, 1]", "(0, 1)"), ("2", ""),
+    # A numeral right after a factor is a different answer, never a product with it (found in review).
+    ("\\text{even}", "\\text{even}1"), ("4 \\times 10^{33}", "4 \\times 10^{33}1"), ("\\frac{1}{2}", "\\frac{1}{2}1"),
 ]  # fmt: skip
 
 # Where the original's decisions are deliberately different (reproduced, not "fixed"), per §6.2.

@@ -168,7 +168,13 @@ def test_repetition_penalty_switches_to_the_penalised_reward():
     reward = config.reward.custom_reward_function
     assert reward.path == REPETITION_REWARD_PATH
     kwargs = dict(reward.reward_kwargs)
-    assert kwargs == {"repetition_ngram_size": 2, "repetition_max_penalty": -0.5}
+    # The grader's own kwargs (mode, cascade) stay; the penalty's are added.
+    assert kwargs == {
+        "mode": "robust",
+        "cascade_math_verify": False,
+        "repetition_ngram_size": 2,
+        "repetition_max_penalty": -0.5,
+    }
     looping = "a b a b a b a b\n</think>\n\\boxed{3}"  # 2-grams: ab ba ab ba ab ba ab ... mostly repeats
     wrong = compute_score("synthetic/arith", looping, "4", **kwargs)
     assert wrong["acc"] == 0.0 and wrong["repetitive"] and wrong["score"] < 0

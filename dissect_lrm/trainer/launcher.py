@@ -13,6 +13,7 @@ This module imports no verl: it only starts processes and parses their output.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,17 +149,34 @@ def run_training(
     )
 
 
-def run_bounded(
-    command: list[str], *, cwd: Path, env: dict[str, str], timeout_s: float, echo: bool = False
-) -> tuple[int, str, bool]:
-    """Run ``command`` with stdout+stderr captured (and optionally echoed) under a hard deadline.
+PR_SET_PDEATHSIG = 1
 
-    Returns ``(returncode, output, timed_out)``. On timeout the whole process group is killed.
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: if the caller is killed (even by SIGKILL), the child goes too, so no
+    # orphaned trainer keeps writing into a directory a resumed caller is about to use.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def run_bounded(
+    command: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout_s: float | None,
+    echo: bool = False,
+    sink: Callable[[str], object] | None = None,
+    die_with_parent: bool = False,
+) -> tuple[int, str, bool]:
+    """Run ``command`` with stdout+stderr captured (optionally echoed and copied to ``sink``, e.g. a log
+    file's ``write``) under a hard deadline (none when ``timeout_s`` is falsy).
+
+    Returns ``(returncode, output, timed_out)``. On timeout or an exception the whole process group is
+    killed: it runs in a session of its own, so Ray's daemons go too when no PID namespace could be made.
     """
     lines: list[str] = []
     timed_out = False
-    # A session of its own, so the whole process group (Ray's daemons too, when no PID namespace
-    # could be made) is killed on timeout.
     with subprocess.Popen(
         command,
         cwd=cwd,
@@ -167,6 +186,7 @@ def run_bounded(
         text=True,
         bufsize=1,
         start_new_session=True,
+        preexec_fn=_die_with_parent if die_with_parent else None,
     ) as process:
 
         def kill_group() -> None:
@@ -178,18 +198,21 @@ def run_bounded(
             timed_out = True
             kill_group()
 
+        timer = threading.Timer(timeout_s, watchdog) if timeout_s else None
         try:
-            timer = threading.Timer(timeout_s, watchdog)
-            timer.start()
-            try:
-                for line in process.stdout:  # type: ignore[union-attr]
-                    lines.append(line)
-                    if echo:
-                        print(line, end="", flush=True)
-            finally:
-                timer.cancel()
+            if timer is not None:
+                timer.start()
+            for line in process.stdout:  # type: ignore[union-attr]
+                lines.append(line)
+                if echo:
+                    print(line, end="", flush=True)
+                if sink is not None:
+                    sink(line)
             returncode = process.wait()
         except BaseException:
             kill_group()
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
     return returncode, "".join(lines), timed_out

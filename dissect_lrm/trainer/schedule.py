@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import dataclasses
 import fcntl
 import json
@@ -25,9 +24,7 @@ import os
 import re
 import shlex
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +44,6 @@ MODEL_PATH_KEY = "actor_rollout_ref.model.path"
 # The actor's checkpoint must hold HF weights: the next stage starts from them.
 SAVE_CONTENTS = "actor_rollout_ref.actor.checkpoint.save_contents=[model,optimizer,extra,hf_model]"
 HF_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
-PR_SET_PDEATHSIG = 1
 
 __all__ = [
     "DEFAULT_LENGTH_UNIT",
@@ -298,13 +294,6 @@ def check_overrides(manifest: Manifest) -> list[str]:
 # ----------------------------------------------------------------------------- running stages
 
 
-def _die_with_parent() -> None:
-    # If the runner is killed (even by SIGKILL), its stage goes too: no orphaned trainer keeps
-    # writing into a stage directory a resumed runner is about to use.
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 class _Interrupted(Exception):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -319,44 +308,12 @@ def run_stage_process(
     command: list[str], *, env: dict[str, str], cwd: Path, log: IO[str], timeout_s: float | None
 ) -> tuple[int, bool]:
     """Run one stage, streaming its output to stdout and ``log``; ``(returncode, timed_out)``."""
-    timed_out = False
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        start_new_session=True,  # its own process group, so a timeout or Ctrl-C takes Ray's children too
-        preexec_fn=_die_with_parent,
+    from dissect_lrm.trainer.launcher import run_bounded  # imports no verl
+
+    returncode, _, timed_out = run_bounded(
+        command, cwd=cwd, env=env, timeout_s=timeout_s, echo=True, sink=log.write, die_with_parent=True
     )
-
-    def kill_group() -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-    def on_timeout() -> None:
-        nonlocal timed_out
-        timed_out = True
-        kill_group()
-
-    timer = threading.Timer(timeout_s, on_timeout) if timeout_s else None
-    try:
-        if timer is not None:
-            timer.start()
-        for line in process.stdout:  # type: ignore[union-attr]
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            log.write(line)
-        return process.wait(), timed_out
-    except BaseException:
-        kill_group()
-        process.wait()
-        raise
-    finally:
-        if timer is not None:
-            timer.cancel()
+    return returncode, timed_out
 
 
 @contextlib.contextmanager

@@ -120,7 +120,7 @@ def eval_figures(
     store_dir: str | Path, out_dir: str | Path = "figures", seed: int = 0, num_resamples: int = 200
 ) -> dict[str, list[str]]:
     """The evaluation figures (accuracy histogram per store, spread per benchmark) with their data tables."""
-    from dissect_lrm.eval.report import _safe, build_report, plot_histogram, plot_spread
+    from dissect_lrm.eval.report import build_report, plot_histogram, plot_spread, safe_filename
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ def eval_figures(
         raise ValueError(f"{store_dir}: no eval store with a successful record")
     written: dict[str, list[str]] = {"png": [], "csv": []}
     for entry in entries:
-        stem = f"eval_hist_{_safe(entry['model'])}_{_safe(entry['benchmark'])}_{_safe(entry['protocol'])}"
+        stem = f"eval_hist_{safe_filename(entry['model'])}_{safe_filename(entry['benchmark'])}_{safe_filename(entry['protocol'])}"
         histogram = entry["stats"]["accuracy_histogram"]
         png = plot_histogram(entry, out / f"{stem}.png")
         pd.DataFrame({"bin": histogram["bins"], "problems": histogram["counts"]}).to_csv(png.with_suffix(".csv"), index=False)  # fmt: skip
@@ -140,7 +140,7 @@ def eval_figures(
         written["csv"].append(str(png.with_suffix(".csv")))
     for benchmark, protocol in sorted({(e["benchmark"], e["protocol"]) for e in entries}):
         same = [e for e in entries if e["benchmark"] == benchmark and e["protocol"] == protocol]
-        png = plot_spread(same, out / f"eval_spread_{_safe(benchmark)}_{_safe(protocol)}.png")
+        png = plot_spread(same, out / f"eval_spread_{safe_filename(benchmark)}_{safe_filename(protocol)}.png")
         if png is None:
             continue
         rows = [

@@ -170,7 +170,7 @@ def csv_table(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _safe(name: str) -> str:
+def safe_filename(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
@@ -290,9 +290,7 @@ def build_report(
         figure_dir.mkdir(exist_ok=True)
         for entry in entries:
             if entry["stats"]:
-                name = (
-                    f"hist_{_safe(entry['model'])}_{_safe(entry['benchmark'])}_{_safe(entry['protocol'])}.png"
-                )
+                name = f"hist_{safe_filename(entry['model'])}_{safe_filename(entry['benchmark'])}_{safe_filename(entry['protocol'])}.png"
                 figure_paths.append(str(plot_histogram(entry, figure_dir / name)))
         for benchmark in sorted({e["benchmark"] for e in entries}):
             for protocol in sorted({e["protocol"] for e in entries if e["benchmark"] == benchmark}):
@@ -301,7 +299,9 @@ def build_report(
                     for e in entries
                     if e["benchmark"] == benchmark and e["protocol"] == protocol and e["stats"]
                 ]
-                drawn = plot_spread(same, figure_dir / f"spread_{_safe(benchmark)}_{_safe(protocol)}.png")
+                drawn = plot_spread(
+                    same, figure_dir / f"spread_{safe_filename(benchmark)}_{safe_filename(protocol)}.png"
+                )
                 if drawn is not None:
                     figure_paths.append(str(drawn))
     return {

@@ -1,4 +1,4 @@
-"""The ``dissect-lrm`` command. Training itself is a Hydra entry: ``python -m dissect_lrm.trainer.main``."""
+"""The ``dissect-lrm`` command: one front door for training, schedules, data, evaluation, analysis and the demo."""
 
 from __future__ import annotations
 
@@ -24,12 +24,71 @@ def run_demo(args: argparse.Namespace) -> int:
     return run(settings)
 
 
+# Subcommands whose arguments belong to another parser (Hydra for training, the schedule runner's own).
+PASSTHROUGH_COMMANDS = ("train", "schedule")
+TRAIN_CONFIG = Path(__file__).parent / "trainer" / "config" / "dissect_trainer.yaml"
+
+
+def train_help() -> str:
+    """``dissect-lrm train --help``: usage, then our keys as documented in the training config."""
+    lines = TRAIN_CONFIG.read_text().splitlines()
+    # Our keys start after Hydra's block and the defaults list; the yaml's comments document each one.
+    first = next(i for i, line in enumerate(lines) if line.startswith("algorithm:"))
+    return "\n".join(
+        [
+            "usage: dissect-lrm train [+preset=cpu] [KEY=VALUE ...]",
+            "",
+            "GRPO training on verl 0.9.1's v1 trainer with dissect-lrm's features. Arguments are Hydra overrides,",
+            "exactly as for verl's trainer: every key of verl's ppo_trainer config is accepted (print the",
+            "composed config with `dissect-lrm train --cfg job`; verl documents its keys in",
+            "verl/trainer/config/ppo_trainer.yaml). `+preset=cpu` runs on a machine without a GPU.",
+            "Same as: python -m dissect_lrm.trainer.main ...",
+            "",
+            f"dissect-lrm's keys and defaults ({TRAIN_CONFIG.name}):",
+            "",
+            *("  " + line for line in lines[first:]),
+        ]
+    )
+
+
+def run_passthrough(command: str, arguments: list[str]) -> int:
+    """Hand ``train`` to the Hydra entry and ``schedule`` to the schedule runner, unchanged."""
+    if command == "schedule":
+        from dissect_lrm.trainer import schedule
+
+        return schedule.main(arguments, prog="dissect-lrm schedule")
+    if arguments and arguments[0] in ("-h", "--help"):
+        print(train_help())
+        return 0
+    from dissect_lrm.trainer import main as trainer_main
+
+    saved = sys.argv
+    sys.argv = ["dissect-lrm train", *arguments]  # Hydra reads its overrides from sys.argv
+    try:
+        trainer_main.main()
+    finally:
+        sys.argv = saved
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dissect-lrm",
-        description="Tools of dissect-lrm. Training: python -m dissect_lrm.trainer.main [+preset=cpu] <overrides>.",
+        description="dissect-lrm: GRPO training on verl and multi-run evaluation of long-reasoning LLMs. "
+        "`dissect-lrm COMMAND --help` explains each command.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    # Listed here for --help; main() hands their arguments over untouched.
+    commands.add_parser(
+        "train",
+        add_help=False,
+        help="GRPO training: verl's trainer with dissect-lrm's features (Hydra overrides, e.g. +preset=cpu)",
+    )
+    commands.add_parser(
+        "schedule",
+        add_help=False,
+        help="a multi-stage schedule (paper Table 2): one training run per stage, resumable",
+    )
     demo = commands.add_parser(
         "demo",
         help="run the CPU demo: the paper's pos/neg sample ablation in miniature",
@@ -58,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASSTHROUGH_COMMANDS:
+        return run_passthrough(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

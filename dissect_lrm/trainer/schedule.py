@@ -426,13 +426,13 @@ def _parse_stage_overrides(items: Sequence[str]) -> dict[str, list[str]]:
     return result
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m dissect_lrm.trainer.schedule") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m dissect_lrm.trainer.schedule",
+        prog=prog,
         description="Run a multi-stage schedule (paper Table 2): each stage is one trainer run with its own "
         "maximum response length and sample-filter mode, starting from the previous stage's final weights. "
         "Trainer overrides go after '--'.",
-        epilog='example: python -m dissect_lrm.trainer.schedule --schedule "8k:neg,16k:neg,24k:both" '
+        epilog='example: dissect-lrm schedule --schedule "8k:neg,16k:neg,24k:both" '
         "--output-dir runs/nnb --resume -- actor_rollout_ref.model.path=deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B "
         "data.train_files=data/deepscaler/train.parquet ...",
     )
@@ -471,14 +471,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:
         split = argv.index("--")
         argv, overrides = argv[:split], argv[split + 1 :]
     else:
         overrides = []
-    args = build_parser().parse_args(argv)
+    args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     output_dir = Path(args.output_dir).resolve()
     try:
         requested = build_manifest(

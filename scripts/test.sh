@@ -14,4 +14,4 @@ echo "test: ruff"
 echo "test: import-linter (the house rules)"
 "$VENV/bin/lint-imports" --no-cache
 echo "test: pytest"
-"$VENV/bin/python" -m pytest -q --timeout=900 "$@"
+"$VENV/bin/python" -m pytest -q --timeout=900 --durations=15 "$@"

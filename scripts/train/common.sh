@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Shared part of scripts/train/*.sh (sourced, never run): the original release's hyper-parameters
-# (original-release.md §10) mapped onto verl 0.9.1 keys, the environment overrides, and the CPU switch.
+# (docs/original-release.md#experiment-matrix) mapped onto verl 0.9.1 keys, the environment overrides, and the CPU switch.
 #
 # An experiment script does:
 #   source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -10,13 +10,13 @@
 #   DLRM_OVERRIDES+=(<the experiment's own flags>)
 #   dlrm_run_trainer                            # python -m dissect_lrm.trainer.main ... "$@"
 #
-# Bugs of the original release that are NOT carried over (original-release.md §14):
-#   K1  hidden in-reward KL of the "no KL" runs: decided per script (HIDDEN_KL=1 reproduces it).
-#   K6  the pos/neg filter zero-masks removed samples after the advantage (no physical removal, no
-#       top-up to a minimum, no rounding to the DP size, seeded draws); a step left empty is logged.
-#   K15 no deprecated data.val_batch_size, no misspelled keys, no missing validation file.
-#   K17 train_batch_size == ppo_mini_batch_size where the original had it (one on-policy update per
-#       step); the CPU mode keeps that ratio too.
+# Bugs of the original release that are NOT carried over (docs/original-release.md):
+#   #hidden-kl            hidden in-reward KL of the "no KL" runs: decided per script (HIDDEN_KL=1 reproduces it).
+#   #sample-filter        the pos/neg filter zero-masks removed samples after the advantage (no
+#                         physical removal, no top-up to a minimum, no rounding to the DP size, seeded draws); a step left empty is logged.
+#   #config-typos         no deprecated data.val_batch_size, no misspelled keys, no missing validation file.
+#   #one-update-per-step  train_batch_size == ppo_mini_batch_size where the original had it (one
+#                         on-policy update per step); the CPU mode keeps that ratio too.
 
 set -euo pipefail
 
@@ -114,7 +114,7 @@ dlrm_defaults() {
   : "${MAX_PROMPT_LENGTH:=1024}"
   : "${MAX_RESPONSE_K:=8}"                 # 8k, as Table 1
   : "${TRAIN_BATCH_SIZE:=64}" "${ROLLOUT_N:=8}"
-  : "${PPO_MINI_BATCH_SIZE:=$TRAIN_BATCH_SIZE}"   # K17: one on-policy update per step
+  : "${PPO_MINI_BATCH_SIZE:=$TRAIN_BATCH_SIZE}"   # docs/original-release.md#one-update-per-step
   : "${LR:=1e-6}"                          # constant, no warm-up
   : "${USE_KL_LOSS:=True}" "${KL_LOSS_COEF:=0.001}" "${KL_LOSS_TYPE:=low_var_kl}"
   : "${ENTROPY_COEFF:=0.001}"              # verl 0.3's default, which the ablation scripts kept (0.9.1: 0)
@@ -122,7 +122,7 @@ dlrm_defaults() {
   : "${PPO_MAX_TOKEN_LEN:=16000}"          # dynamic batch size: tokens per GPU per micro-batch
   : "${GPU_MEMORY_UTILIZATION:=0.8}" "${MAX_NUM_BATCHED_TOKENS:=10240}"
   : "${N_VAL:=8}"                          # validation samples per problem (the original's n_val)
-  : "${HIDDEN_KL:=0}"                      # K1, see dlrm_build_overrides
+  : "${HIDDEN_KL:=0}"                      # hidden in-reward KL, see dlrm_build_overrides
   : "${SAVE_FREQ:=10}" "${TEST_FREQ:=10}" "${TOTAL_EPOCHS:=30}"
   : "${SEED:=0}"
   : "${PROJECT_NAME:=dissect-lrm}"
@@ -139,7 +139,7 @@ dlrm_defaults() {
   MAX_RESPONSE_LENGTH="$(dlrm_tokens "$MAX_RESPONSE_K")"
 }
 
-# The shared overrides (original-release.md §10 "Common overrides" on verl 0.9.1 keys) -> DLRM_OVERRIDES.
+# The shared overrides (docs/original-release.md#experiment-matrix, on verl 0.9.1 keys) -> DLRM_OVERRIDES.
 dlrm_build_overrides() {
   dlrm_defaults
   if [[ "$CPU" == "1" ]]; then
@@ -154,7 +154,7 @@ dlrm_build_overrides() {
   local save_freq="$SAVE_FREQ" test_freq="$TEST_FREQ" val_before_train=True
   DLRM_OVERRIDES=()
   if [[ "$CPU" == "1" ]]; then
-    # Tiny batches with the original's shape: mini == train where the original had it (K17),
+    # Tiny batches with the original's shape: mini == train where the original had it (#one-update-per-step),
     # half of it where the original ran two optimizer steps per step (Fig. 3).
     train_bsz=4
     mini_bsz=$((PPO_MINI_BATCH_SIZE < TRAIN_BATCH_SIZE ? 2 : 4))
@@ -218,7 +218,7 @@ dlrm_build_overrides() {
     actor_rollout_ref.rollout.val_kwargs.top_p=0.95
     actor_rollout_ref.rollout.val_kwargs.do_sample=True
     "algorithm.sample_filter.seed=$SEED"
-    algorithm.sample_filter.keep_ratio=0.0   # K6: no reserve draws, no top-up (the scripts' 0.0 / 0.0)
+    algorithm.sample_filter.keep_ratio=0.0   # no reserve draws, no top-up (docs/original-release.md#sample-filter)
     algorithm.kl_ctrl.kl_coef=0.001
     trainer.critic_warmup=0
     "trainer.logger=$LOGGER"
@@ -230,7 +230,7 @@ dlrm_build_overrides() {
     "trainer.total_epochs=$TOTAL_EPOCHS"
     "trainer.default_local_dir=$OUTPUT_DIR/checkpoints"
   )
-  # K1. verl 0.3 silently added an in-reward KL penalty (beta = kl_ctrl.kl_coef = 0.001, 'kl') whenever
+  # docs/original-release.md#hidden-kl: verl 0.3 silently added an in-reward KL penalty (beta = kl_ctrl.kl_coef = 0.001, 'kl') whenever
   # use_kl_loss was False (the RLR and LUFFY runs); GRPO's std normalisation turns it into O(1)
   # advantages inside uniform groups. We drop it by default; HIDDEN_KL=1 reproduces it on purpose.
   if [[ "$HIDDEN_KL" == "1" ]]; then

@@ -5,7 +5,7 @@
 # normalisation kept. DR_GRPO=1 also drops the std normalisation (full Dr.GRPO, Liu et al. 2025).
 # Every other hyper-parameter is Table 1's (see _table1.sh). verl 0.9.1 divides by the global number of
 # sequences of the mini-batch, the original per micro-batch did not: same per-token weighting, another
-# constant scale (verl-0.9.1.md §4.8).
+# constant scale (verl's seq-mean-token-sum-norm divides by the mini-batch's sequence count).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 

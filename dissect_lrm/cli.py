@@ -18,7 +18,7 @@ def run_demo(args: argparse.Namespace) -> int:
         eval_problems=args.eval_problems,
         warm_start_steps=args.warm_start_steps,
         timeout_s=args.timeout,
-        figure=Path(args.figure),
+        figure=Path(args.figure) if args.figure else None,
         verbose=args.verbose,
     )
     return run(settings)
@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--eval-problems", type=int, default=64, help="held-out problems")
     demo.add_argument("--warm-start-steps", type=int, default=300, help="supervised warm-start steps")
     demo.add_argument("--timeout", type=float, default=900, help="wall-clock limit of each training run (s)")
-    demo.add_argument("--figure", default="figures/demo_posneg.png", help="where the figure goes")
+    demo.add_argument(
+        "--figure", default=None, help="where the figure goes (default <workdir>/demo_posneg.png)"
+    )
     demo.add_argument("--verbose", action="store_true", help="stream the trainer's output")
     demo.set_defaults(func=run_demo)
 

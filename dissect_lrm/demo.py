@@ -30,7 +30,7 @@ class DemoSettings:
     eval_problems: int = 64
     warm_start_steps: int = 300
     timeout_s: float = 900
-    figure: Path = Path("figures/demo_posneg.png")
+    figure: Path | None = None  # default: <workdir>/demo_posneg.png
     verbose: bool = False
 
 
@@ -204,7 +204,7 @@ def run_demo(settings: DemoSettings) -> int:
     results = summarize(eval_dir)
     order = ["0_before", *(f"grpo_{m}" for m in MODES)]
     print(format_table(results, order))
-    figure = plot(results, order, settings.figure)
+    figure = plot(results, order, settings.figure or workdir / "demo_posneg.png")
     (workdir / "demo_results.json").write_text(json.dumps(results, indent=2, default=str))
     print(
         f"demo: figure {figure}; results {workdir / 'demo_results.json'}; {time.time() - started:.0f} s in all"

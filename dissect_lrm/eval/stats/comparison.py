@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -41,6 +42,34 @@ def _exact_permutation_p(pooled_correct: np.ndarray, runs_a: int, runs_b: int, d
     return float(min(1.0, law[np.abs(permuted) >= abs(difference) - tolerance].sum()))
 
 
+def paired_runs_interval(
+    count_a: np.ndarray,
+    samples_a: np.ndarray,
+    count_b: np.ndarray,
+    samples_b: np.ndarray,
+    confidence: float = 0.95,
+) -> dict[str, float]:
+    """Interval for mean_i(c_a/n_a - c_b/n_b) with the problems fixed, valid from a single run up.
+
+    The variance of each problem's difference is taken at the pooled rate q_i = (c_a + c_b)/(n_a + n_b),
+    q(1-q) N/(N-1) (1/n_a + 1/n_b) with N = n_a + n_b: the exact variance under "same rate on this
+    problem" (the permutation test's null, so interval and p-value agree), and an over-estimate when the
+    rates differ (conservative). A bootstrap that redraws runs at the observed rate c/n gives problems
+    with c = 0 or c = n no variance at all and so under-covers at few runs (19% at one run on an
+    AIME-like set). A continuity correction of half the lattice step, (1/n_a + 1/n_b) / 2P, keeps the
+    normal interval honest when few problems are discordant (one run per model: a McNemar interval).
+    """
+    num_problems = count_a.size
+    total = samples_a + samples_b
+    pooled = (count_a + count_b) / total
+    variance = pooled * (1 - pooled) * total / (total - 1) * (1 / samples_a + 1 / samples_b)
+    standard_error = math.sqrt(float(variance.sum())) / num_problems
+    correction = 0.5 * float(np.mean(1 / samples_a + 1 / samples_b)) / num_problems
+    difference = float((count_a / samples_a).mean() - (count_b / samples_b).mean())
+    half_width = NormalDist().inv_cdf(0.5 + confidence / 2) * standard_error + correction
+    return {"low": difference - half_width, "high": difference + half_width, "standard_error": standard_error}
+
+
 def paired_comparison(
     correct_a: Any,
     correct_b: Any,
@@ -55,8 +84,9 @@ def paired_comparison(
 ) -> dict[str, Any]:
     """Model A minus model B on the same problems (same row order): difference, bootstrap CI, p-value.
 
-    CI: paired percentile bootstrap at `level` (default "runs": the benchmark is fixed, as in the
-    question "is A better than B on AIME24?"; "both" also resamples problems, jointly for A and B).
+    CI at `level`: "runs" (default; the benchmark is fixed, as in "is A better than B on AIME24?") is
+    paired_runs_interval, right from one run per problem up; "problems" and "both" are paired percentile
+    bootstraps that also resample problems (jointly for A and B).
     p-value: two-sided stratified permutation test. H0: on every problem A and B succeed with the same
     probability, so each problem's pooled runs may be relabelled freely; A's share of a problem's
     pooled correct runs is then hypergeometric. method="exact" (the default "auto" picks it whenever
@@ -76,10 +106,15 @@ def paired_comparison(
     correct_count_b, samples_b = _counts(values_b, observed_b)
     accuracy_a, accuracy_b = correct_count_a / samples_a, correct_count_b / samples_b
     difference = float(accuracy_a.mean() - accuracy_b.mean())
-    replicates = _bootstrap_means(
-        [(correct_count_a, samples_a), (correct_count_b, samples_b)], level, num_resamples, seed
-    )
-    low, high = _percentile_interval(replicates[:, 0] - replicates[:, 1], confidence)
+    if level == "runs":
+        interval = paired_runs_interval(correct_count_a, samples_a, correct_count_b, samples_b, confidence)
+        low, high, method_text = interval["low"], interval["high"], "pooled-rate normal, continuity-corrected"
+    else:
+        replicates = _bootstrap_means(
+            [(correct_count_a, samples_a), (correct_count_b, samples_b)], level, num_resamples, seed
+        )
+        low, high = _percentile_interval(replicates[:, 0] - replicates[:, 1], confidence)
+        method_text = f"paired percentile bootstrap ({num_resamples} resamples)"
 
     pooled_correct = correct_count_a + correct_count_b
     uniform_runs = bool(np.all(samples_a == samples_a[0]) and np.all(samples_b == samples_b[0]))
@@ -115,7 +150,7 @@ def paired_comparison(
             "high": high,
             "level": level,
             "confidence": confidence,
-            "num_resamples": num_resamples,
+            "method": method_text,
         },
         "p_value": p_value,
         "test": "stratified run-level permutation, two-sided, "

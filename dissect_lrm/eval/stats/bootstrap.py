@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dissect_lrm.eval.stats.core import BootstrapLevel, _counts, check_correct
+from dissect_lrm.eval.stats.core import BootstrapLevel, _counts, check_correct, run_scores
 
 _BOOTSTRAP_CHUNK = 1 << 21  # draws per chunk: bounds memory at ~50 MB whatever the resample count
 
@@ -109,7 +109,8 @@ def avg_pass_at_1(
     """avg pass@1 with its spread and uncertainty.
 
     mean: mean over problems of per-problem accuracy (equal to the grand mean on a complete matrix).
-    std_over_runs: sample std (ddof=1) of the per-run scores, the run-to-run spread the paper plots.
+    std_over_runs: sample std (ddof=1) of the per-run scores, the run-to-run spread the paper plots
+        (a failed run counts as its problem's accuracy, see run_scores).
     sem_runs: standard error with problems held fixed, sqrt(sum_i p_i(1-p_i)/(n_i-1)) / P, where
         p_i(1-p_i)/(n_i-1) is the unbiased estimate of Var(p_i-hat); on a complete matrix it is close to
         std_over_runs/sqrt(R). NaN if a problem has a single run.
@@ -133,7 +134,7 @@ def avg_pass_at_1(
         "num_problems": int(num_problems),
         "num_runs": int(values.shape[1]),
     }
-    if observed is None and values.shape[1] > 1:
-        result["std_over_runs"] = float(values.mean(axis=0).std(ddof=1))
+    if values.shape[1] > 1:  # missing runs filled with the problem's accuracy (run_scores)
+        result["std_over_runs"] = float(run_scores(values, observed).std(ddof=1))
     result["ci"] = bootstrap_ci(values, observed, level, num_resamples, confidence, seed)
     return result

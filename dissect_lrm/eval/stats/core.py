@@ -68,10 +68,19 @@ def per_problem_accuracy(correct: Any, mask: Any = None) -> np.ndarray:
     return num_correct / num_samples
 
 
-def run_scores(correct: Any) -> np.ndarray:
-    """Score of each run (mean correctness over problems), shape (num_runs,); needs a complete matrix."""
-    values, _ = check_correct(correct)
-    return values.mean(axis=0)
+def run_scores(correct: Any, mask: Any = None) -> np.ndarray:
+    """Score of each run (mean correctness over problems), shape (num_runs,).
+
+    A missing run of a problem (mask False: a failed request) counts as that problem's accuracy over
+    its observed runs, its expected value: the run's score then stays an unbiased estimate of the
+    benchmark score instead of being dropped or scored on fewer problems.
+    """
+    values, observed = check_correct(correct, mask)
+    if observed is None:
+        return values.mean(axis=0)
+    num_correct, num_samples = _counts(values, observed)
+    filled = np.where(observed, values, (num_correct / num_samples)[:, None])
+    return filled.mean(axis=0)
 
 
 def _default_powers(num_runs: int) -> list[int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -18,11 +17,10 @@ from dissect_lrm.eval.stats.core import (
     BootstrapLevel,
     _counts,
     _default_powers,
-    _require_complete,
     check_correct,
     to_jsonable,
 )
-from dissect_lrm.eval.stats.passk import _hypergeometric_tail, pass_at_k_curve
+from dissect_lrm.eval.stats.passk import g_pass_at_k, mg_pass_at_k, pass_at_k_curve
 from dissect_lrm.eval.stats.stability import accuracy_histogram, greedy_flips, max_gap, token_stats
 from dissect_lrm.eval.stats.voting import maj_at_k
 
@@ -110,18 +108,15 @@ class PassAtK:
 
 @dataclass(frozen=True)
 class MajAtK:
-    """Majority-vote accuracy maj@k from extracted answers (needs data.answers)."""
+    """Exact majority-vote accuracy maj@k from answer labels (needs data.answers); uses each problem's runs."""
 
     ks: tuple[int, ...] | None = None
-    num_permutations: int = 16
-    seed: int = 0
     name: ClassVar[str] = "maj@k"
 
     def compute(self, data: EvalData) -> dict[str, Any]:
         if data.answers is None:
             raise ValueError("maj@k needs extracted answers (EvalData.answers)")
-        _require_complete(data.mask, "maj@k")
-        values = maj_at_k(data.answers, data.correct, self.ks, self.num_permutations, self.seed)
+        values = maj_at_k(data.answers, data.correct, self.ks, data.mask)
         return {str(k): v for k, v in values.items()}
 
 
@@ -136,18 +131,12 @@ class GPassAtK:
     def compute(self, data: EvalData) -> dict[str, Any]:
         num_correct, num_samples = data.counts
         max_k = int(num_samples.min())
-        if self.ks is None:
-            ks = [k for k in (4, 8, 16) if k <= max_k] or [max_k]
-        else:
-            ks = list(self.ks)
+        ks = ([k for k in (4, 8, 16) if k <= max_k] or [max_k]) if self.ks is None else list(self.ks)
         result: dict[str, Any] = {}
         for k in ks:
-            tail = _hypergeometric_tail(num_correct, num_samples, k)
             for tau in self.taus:
-                threshold = max(1, math.ceil(tau * k - 1e-9))
-                result[f"k={k},tau={tau:g}"] = float(tail[:, threshold].mean())
-            start = math.ceil(0.5 * k) + 1
-            result[f"mG-Pass@{k}"] = float(((2.0 / k) * tail[:, start : k + 1].sum(axis=1)).mean())
+                result[f"k={k},tau={tau:g}"] = float(g_pass_at_k(num_correct, num_samples, k, tau).mean())
+            result[f"mG-Pass@{k}"] = float(mg_pass_at_k(num_correct, num_samples, k).mean())
         return result
 
 
@@ -169,7 +158,11 @@ class AccuracyHistogram:
 
 @dataclass(frozen=True)
 class MaxGap:
-    """Table 7: mean max gap between `trials` trials for each run count that the stored runs allow."""
+    """Table 7: mean max gap between `trials` trials for each run count that the stored runs allow.
+
+    A missing run (failed request) is filled with its problem's accuracy over the observed runs, so one
+    failure does not remove the statistic (see max_gap's mask).
+    """
 
     trials: int = 4
     runs_per_trial: tuple[int, ...] | None = None
@@ -178,12 +171,13 @@ class MaxGap:
     name: ClassVar[str] = "max_gap"
 
     def compute(self, data: EvalData) -> dict[str, Any]:
-        _require_complete(data.mask, "max gap")
         runs_list = self.runs_per_trial
         if runs_list is None:
             runs_list = tuple(r for r in _default_powers(data.num_runs) if r * self.trials <= data.num_runs)
         return {
-            str(runs): max_gap(data.correct, self.trials, runs, self.num_draws, seed=self.seed)
+            str(runs): max_gap(
+                data.correct, self.trials, runs, self.num_draws, seed=self.seed, mask=data.mask
+            )
             for runs in runs_list
         }
 
@@ -286,10 +280,9 @@ def default_metrics(data: EvalData, seed: int = 0, num_resamples: int = 1000) ->
         AccuracyHistogram(),
         RunPlanner(),
     ]
-    if data.mask is None:
-        metrics.append(MaxGap(seed=seed))
-        if data.answers is not None:
-            metrics.append(MajAtK(seed=seed))
+    metrics.append(MaxGap(seed=seed))
+    if data.answers is not None:
+        metrics.append(MajAtK())
     if data.tokens is not None:
         metrics.append(TokenStats())
     if data.greedy is not None:

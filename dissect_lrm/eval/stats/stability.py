@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dissect_lrm.eval.stats.core import PAPER_BIN_EDGES, UNCERTAIN_BAND, check_correct
+from dissect_lrm.eval.stats.core import PAPER_BIN_EDGES, UNCERTAIN_BAND, check_correct, run_scores
 
 
 def accuracy_histogram(
@@ -64,18 +64,19 @@ def max_gap(
     num_draws: int = 1000,
     replace: bool = False,
     seed: int = 0,
+    mask: Any = None,
 ) -> dict[str, Any]:
     """Max score gap between `trials` independent trials of `runs_per_trial` runs (Table 7).
 
     Each draw splits a random subset of the stored runs into disjoint trials (without replacement,
     needs trials * runs_per_trial <= stored runs; replace=True lifts that by resampling runs, which
     underestimates the gap when runs repeat), scores each trial as its avg pass@1 and records
-    max - min. A trial's score is the mean of its runs' scores, so only per-run scores are resampled.
+    max - min. A trial's score is the mean of its runs' scores, so only per-run scores are resampled;
+    with a mask, missing runs are filled as in run_scores.
     """
-    values, _ = check_correct(correct)
     if trials < 2 or runs_per_trial < 1 or num_draws < 1:
         raise ValueError("need trials >= 2, runs_per_trial >= 1 and num_draws >= 1")
-    scores = values.mean(axis=0)
+    scores = run_scores(correct, mask)
     num_runs = scores.size
     needed = trials * runs_per_trial
     if not replace and needed > num_runs:

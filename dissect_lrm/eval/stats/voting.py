@@ -45,61 +45,91 @@ def encode_answers(answers: Any) -> np.ndarray:
     return np.where(missing, -1, local)
 
 
+def _binomial_row(count: int, limit: int) -> np.ndarray:
+    """C(count, u) for u = 0..limit (zero past count), as floats (C(64, 32) ~ 1.8e18 is exact enough)."""
+    return np.array([float(math.comb(count, u)) for u in range(limit + 1)])
+
+
+def _majority_credit(sizes: np.ndarray, credit: np.ndarray, abstain: int, ks: Sequence[int]) -> np.ndarray:
+    """Exact expected credit of the vote winner(s) for one problem, for each k; shape (len(ks),).
+
+    sizes[j]: runs whose answer is in class j; credit[j]: that class's correctness; abstain: runs
+    without an answer. k runs are drawn without replacement from the n = sum(sizes) + abstain runs.
+    For a class j with credit, P(j gets v votes, every other class fewer, except t classes tied at v)
+    is counted with a polynomial in x (runs drawn) and y (classes tied): each other class l gives
+    sum_{u <= v} C(m_l, u) x^u (times y when u = v), the abstentions sum_w C(a, w) x^w. The tied
+    winners share the credit (each wins with probability 1/(t + 1)), so maj@k =
+    sum_j credit_j sum_v C(m_j, v) sum_t [x^(k-v) y^t] / (t + 1) / C(n, k). Classes without credit
+    (wrong answers) never need their own term, so the cost is a few polynomial products per problem.
+    """
+    total = int(sizes.sum()) + abstain
+    result = np.zeros(len(ks))
+    for j in np.flatnonzero(credit > 0):
+        others = np.delete(sizes, j)
+        for votes in range(1, int(sizes[j]) + 1):
+            rivals = int((others >= votes).sum())
+            poly = np.zeros((total + 1, rivals + 1))
+            poly[0, 0] = 1.0
+            for size in others:
+                limit = min(int(size), votes)
+                weights = _binomial_row(int(size), limit)
+                grown = np.zeros_like(poly)
+                for drawn in range(limit + 1):
+                    shifted = poly[: total + 1 - drawn] * weights[drawn]
+                    if drawn == votes:  # this class ties the candidate
+                        grown[drawn:, 1:] += shifted[:, :-1]
+                    else:
+                        grown[drawn:, :] += shifted
+                poly = grown
+            if abstain:
+                weights = _binomial_row(abstain, abstain)
+                grown = np.zeros_like(poly)
+                for drawn in range(abstain + 1):
+                    grown[drawn:] += poly[: total + 1 - drawn] * weights[drawn]
+                poly = grown
+            share = poly @ (1.0 / np.arange(1, rivals + 2))  # sum_t coefficient / (t + 1), per draw count
+            ways = float(math.comb(int(sizes[j]), votes))
+            for position, k in enumerate(ks):
+                if votes <= k and k - votes <= total:
+                    result[position] += credit[j] * ways * share[k - votes] / math.comb(total, k)
+    return result
+
+
 def maj_at_k(
     answers: Any,
     correct: Any,
     ks: Sequence[int] | None = None,
-    num_permutations: int = 16,
-    seed: int = 0,
+    mask: Any = None,
 ) -> dict[int, float]:
     """Majority-vote accuracy of k runs, averaged over problems, for each k (default: powers of 2 and n).
 
     maj@k is the expected correctness of the most frequent answer among k runs drawn without
-    replacement; a tie between answers gets the mean correctness of the tied answers (a fair coin
-    instead of an arbitrary first-seen rule). maj@n is exact; k < n is a Monte Carlo average over
-    `num_permutations` random orders (first k of each order), seeded. An answer's correctness is the
-    mean correctness of its runs (normally all equal).
+    replacement from a problem's observed runs (mask; each problem may have its own count n_i, k is
+    at most the smallest); a tie between answers gets the mean correctness of the tied answers (a fair
+    coin instead of an arbitrary first-seen rule); runs without an answer draw but do not vote.
+    Computed exactly (_majority_credit), not by sampling orders. An answer's correctness is the mean
+    correctness of its runs (normally all equal). `answers` are compared exactly: pass labels from
+    the grader's equivalence classes (dissect_lrm.eval.grading.answer_labels) so that 1/2 and 0.5 vote
+    together.
     """
-    values, _ = check_correct(correct)
+    values, observed = check_correct(correct, mask)
     labels = encode_answers(answers)
     if labels.shape != values.shape:
         raise ValueError(f"answers shape {labels.shape} differs from correct shape {values.shape}")
-    num_problems, num_runs = values.shape
-    ks_list = _default_powers(num_runs) if ks is None else sorted({int(k) for k in ks})
-    if any(k < 1 or k > num_runs for k in ks_list):
-        raise ValueError(f"k must be in [1, {num_runs}]")
-    num_labels = int(labels.max(initial=-1)) + 1
-    if num_labels == 0:
-        return {k: 0.0 for k in ks_list}
-    valid = labels >= 0
-    row_offset = (np.arange(num_problems) * num_labels)[:, None]
-    flat = (row_offset + np.maximum(labels, 0)).ravel()
-    votes_total = np.bincount(flat, weights=valid.ravel(), minlength=num_problems * num_labels)
-    correct_total = np.bincount(flat, weights=(valid & values).ravel(), minlength=num_problems * num_labels)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        credit = np.where(votes_total > 0, correct_total / votes_total, 0.0).reshape(num_problems, num_labels)
-
-    def vote(keys: np.ndarray, weights: np.ndarray) -> float:
-        counts = np.bincount(keys.ravel(), weights=weights.ravel(), minlength=num_problems * num_labels)
-        counts = counts.reshape(num_problems, num_labels)
-        top = counts.max(axis=1, keepdims=True)
-        tied = (counts == top) & (top > 0)
-        score = (tied * credit).sum(axis=1) / np.maximum(tied.sum(axis=1), 1)
-        return float(score.mean())
-
-    keys_all = row_offset + np.maximum(labels, 0)
-    result = {}
-    partial = [k for k in ks_list if k < num_runs]
-    if partial:
-        rng = np.random.default_rng(seed)
-        sums = dict.fromkeys(partial, 0.0)
-        for _ in range(num_permutations):  # one shuffle serves every k
-            order = np.argsort(rng.random((num_problems, num_runs)), axis=1)
-            keys = np.take_along_axis(keys_all, order, axis=1)
-            weights = np.take_along_axis(valid, order, axis=1)
-            for k in partial:
-                sums[k] += vote(keys[:, :k], weights[:, :k])
-        result = {k: sums[k] / num_permutations for k in partial}
-    if num_runs in ks_list:
-        result[num_runs] = vote(keys_all, valid)
-    return {k: result[k] for k in ks_list}
+    present = np.ones(values.shape, bool) if observed is None else observed
+    runs_per_problem = present.sum(axis=1)
+    max_k = int(runs_per_problem.min())
+    ks_list = _default_powers(max_k) if ks is None else sorted({int(k) for k in ks})
+    if any(k < 1 or k > max_k for k in ks_list):
+        raise ValueError(f"k must be in [1, {max_k}] (the fewest observed runs of a problem)")
+    scores = np.zeros((values.shape[0], len(ks_list)))
+    for row in range(values.shape[0]):
+        row_labels = labels[row][present[row]]
+        row_correct = values[row][present[row]]
+        answered = row_labels >= 0
+        classes, sizes = np.unique(row_labels[answered], return_counts=True)
+        credit = np.array([row_correct[answered][row_labels[answered] == c].mean() for c in classes])
+        abstain = int((~answered).sum())
+        scores[row] = _majority_credit(sizes, credit, abstain, ks_list)
+    means = scores.mean(axis=0)
+    return {k: float(means[position]) for position, k in enumerate(ks_list)}

@@ -14,9 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from dissect_lrm.eval.backends.base import failure_kind
+from dissect_lrm.eval.grading import answer_labels
 from dissect_lrm.eval.protocols import Protocol
 from dissect_lrm.eval.stats import EvalData, default_metrics, summarize, to_jsonable
-from dissect_lrm.eval.store import Store, find_stores
+from dissect_lrm.eval.store import Store, StoreError, find_stores
+from dissect_lrm.reward.compute_score import is_multiple_choice
 
 GREEDY_PROTOCOL = "greedy"  # a store of this name supplies greedy correctness to the other protocols
 
@@ -37,6 +40,9 @@ class StoreView:
     missing: int
     problems_without_result: int
     finish_reasons: dict[str, int]
+    num_problems: int = 0  # every problem of the benchmark, with a result or not
+    fingerprint: str = ""  # the benchmark content's fingerprint (pairs problems across stores)
+    failures: dict[str, int] | None = None  # effective error records by failure_kind
 
 
 def store_view(store: Store, runs: int | None = None) -> StoreView:
@@ -56,6 +62,7 @@ def store_view(store: Store, runs: int | None = None) -> StoreView:
     answers = np.full(shape, None, dtype=object)
     tokens = np.zeros(shape, dtype=np.float64)
     errors = sum(1 for record in effective.values() if not record.ok)
+    failures = Counter(failure_kind(r.error or "") for r in effective.values() if not r.ok)
     for row, pid in enumerate(ok_problems):
         for run in range(runs):
             record = effective.get((pid, run))
@@ -65,7 +72,13 @@ def store_view(store: Store, runs: int | None = None) -> StoreView:
             correct[row, run] = bool(record.correct)
             answers[row, run] = record.extracted
             tokens[row, run] = record.num_tokens or 0
-    data = EvalData(correct=correct, mask=mask, answers=answers, tokens=tokens) if ok_problems else None
+    data = None
+    if ok_problems:
+        protocol_choice = protocol.prompt_style == "multiple_choice" or is_multiple_choice(
+            header["benchmark"]
+        )
+        labels = answer_labels(answers, correct & mask, protocol.grader, protocol_choice)
+        data = EvalData(correct=correct, mask=mask, answers=labels, tokens=tokens)
     return StoreView(
         path=store.path,
         model=header["model"],
@@ -79,6 +92,9 @@ def store_view(store: Store, runs: int | None = None) -> StoreView:
         missing=num_problems * runs - int(mask.sum()) - errors,
         problems_without_result=num_problems - len(ok_problems),
         finish_reasons=dict(Counter(r.finish_reason or "error" for r in effective.values())),
+        num_problems=num_problems,
+        fingerprint=str(header.get("benchmark_fingerprint", "")),
+        failures={"deterministic": failures["deterministic"], "transient": failures["transient"]},
     )
 
 
@@ -104,9 +120,13 @@ def table_row(entry: dict[str, Any]) -> dict[str, Any]:
     avg = stats.get("avg_pass@1") or {}
     ci = avg.get("ci") or {}
     runs = stats.get("num_runs")
-    pass_k = (stats.get("pass@k") or {}).get(str(runs))
+    # the largest k every problem allows (a failed run lowers it by one, it does not drop the column)
+    pass_curve = stats.get("pass@k") or {}
+    pass_k_runs = max((int(k) for k in pass_curve), default=None)
+    pass_k = pass_curve.get(str(pass_k_runs))
     maj = stats.get("maj@k") or {}
-    maj_k = maj.get(str(runs)) if maj else None
+    maj_k_runs = max((int(k) for k in maj), default=None)
+    maj_k = maj.get(str(maj_k_runs))
     gaps = stats.get("max_gap") or {}
     gap_runs = max((int(k) for k in gaps), default=None)
     tokens = (stats.get("tokens") or {}).get("mean_tokens")
@@ -116,20 +136,26 @@ def table_row(entry: dict[str, Any]) -> dict[str, Any]:
         "model": entry["model"],
         "benchmark": entry["benchmark"],
         "protocol": entry["protocol"],
-        "problems": stats.get("num_problems", 0),
+        "problems": entry.get("problems", stats.get("num_problems", 0)),
+        "no_result": entry.get("problems_without_result", 0),
         "runs": runs,
         "avg_pass@1": mean,
+        "avg_pass@1_se": _pct(avg.get("sem_problems")),
+        "conservative_avg_pass@1": _pct(entry.get("conservative_avg_pass@1")),
         "ci95_half_width": half,
         "ci95_low": _pct(ci.get("low")),
         "ci95_high": _pct(ci.get("high")),
         "std_over_runs": _pct(avg.get("std_over_runs")),
         "pass@k": _pct(pass_k),
+        "pass@k_k": pass_k_runs,
         "maj@k": _pct(maj_k),
+        "maj@k_k": maj_k_runs,
         "uncertain_%": _pct((stats.get("accuracy_histogram") or {}).get("uncertain_ratio")),
         "max_gap_runs": gap_runs,
         "max_gap": _pct(gaps[str(gap_runs)]["mean_gap"]) if gap_runs is not None else None,
         "mean_tokens": tokens,
         "errors": entry["errors"],
+        "deterministic_errors": (entry.get("failures") or {}).get("deterministic", 0),
         "missing": entry["missing"],
     }
 
@@ -142,22 +168,34 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+MARKDOWN_NOTES = (
+    "avg pass@1 ± CI95: mean over the problems with a result, 95% bootstrap interval with problems and runs "
+    "resampled; SE: standard error over problems. conservative: problems without any result (every request "
+    "failed) counted wrong, over all problems. no result: such problems (they are not in avg pass@1). "
+    "pass@k / maj@k at the largest k every problem has runs for. errors (det.): failed requests "
+    "(deterministic ones, which a retry reproduces)."
+)
+
+
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
-    header = ["model", "benchmark", "protocol", "problems", "runs", "avg pass@1 ± CI95", "std runs",
-              "pass@k", "maj@k", "uncertain %", "max gap (4 trials x r)", "mean tokens", "errors", "missing"]  # fmt: skip
+    header = ["model", "benchmark", "protocol", "problems", "no result", "runs", "avg pass@1 ± CI95", "SE",
+              "conservative", "std runs", "pass@k", "maj@k", "uncertain %", "max gap (4 trials x r)",
+              "mean tokens", "errors (det.)", "missing"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         score = (
             "-" if row["avg_pass@1"] is None else f"{row['avg_pass@1']:.2f} ± {_fmt(row['ci95_half_width'])}"
         )
         gap = "-" if row["max_gap"] is None else f"{row['max_gap']:.2f} (r={row['max_gap_runs']})"
-        k = row["runs"]
-        cells = [row["model"], row["benchmark"], row["protocol"], _fmt(row["problems"]), _fmt(k), score,
-                 _fmt(row["std_over_runs"]), f"{_fmt(row['pass@k'])} (k={k})", _fmt(row["maj@k"]),
-                 _fmt(row["uncertain_%"]), gap, _fmt(row["mean_tokens"], 0), _fmt(row["errors"]),
+        pass_k = "-" if row["pass@k"] is None else f"{row['pass@k']:.2f} (k={row['pass@k_k']})"
+        maj_k = "-" if row["maj@k"] is None else f"{row['maj@k']:.2f} (k={row['maj@k_k']})"
+        cells = [row["model"], row["benchmark"], row["protocol"], _fmt(row["problems"]), _fmt(row["no_result"]),
+                 _fmt(row["runs"]), score, _fmt(row["avg_pass@1_se"]), _fmt(row["conservative_avg_pass@1"]),
+                 _fmt(row["std_over_runs"]), pass_k, maj_k, _fmt(row["uncertain_%"]), gap,
+                 _fmt(row["mean_tokens"], 0), f"{row['errors']} ({row['deterministic_errors']})",
                  _fmt(row["missing"])]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + MARKDOWN_NOTES + "\n"
 
 
 def csv_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -245,7 +283,12 @@ def build_report(
     report_path = Path(report_dir) if report_dir is not None else Path(output_dir) / "report"
     report_path.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in stores] if stores is not None else find_stores(output_dir)
-    views = [store_view(Store.read(path)) for path in paths]
+    views, skipped = [], []
+    for path in paths:
+        try:
+            views.append(store_view(Store.read(path)))
+        except (StoreError, KeyError, TypeError, ValueError) as error:  # one bad store never hides the others
+            skipped.append({"store": str(path), "error": f"{type(error).__name__}: {error}"})
     greedy = {(v.model, v.benchmark): v for v in views if v.protocol == GREEDY_PROTOCOL}
     entries = []
     for view in views:
@@ -257,6 +300,7 @@ def build_report(
         stats = (
             summarize(data, default_metrics(data, seed=seed, num_resamples=num_resamples)) if data else None
         )
+        accuracy_sum = float(data.accuracy.sum()) if data is not None else 0.0
         entries.append(
             {
                 "model": view.model,
@@ -267,7 +311,10 @@ def build_report(
                 "records": view.records,
                 "errors": view.errors,
                 "missing": view.missing,
+                "problems": view.num_problems,
                 "problems_without_result": view.problems_without_result,
+                "conservative_avg_pass@1": accuracy_sum / view.num_problems if view.num_problems else None,
+                "failures": view.failures,
                 "finish_reasons": view.finish_reasons,
                 "stats": stats,
             }
@@ -280,7 +327,7 @@ def build_report(
     }
     settings = {"seed": seed, "num_resamples": num_resamples}
     files["summary.json"].write_text(
-        json.dumps(to_jsonable({"settings": settings, "entries": entries}), indent=1)
+        json.dumps(to_jsonable({"settings": settings, "entries": entries, "skipped": skipped}), indent=1)
     )
     files["summary.md"].write_text(markdown_table(rows))
     files["summary.csv"].write_text(csv_table(rows))
@@ -306,6 +353,7 @@ def build_report(
                     figure_paths.append(str(drawn))
     return {
         "entries": entries,
+        "skipped": skipped,
         "rows": rows,
         "files": {k: str(v) for k, v in files.items()},
         "figures": figure_paths,

@@ -75,9 +75,6 @@ class OpenAIBackend:
         self._jitter = random.Random(0)
         self._jitter_lock = threading.Lock()
 
-    def count_prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int | None:
-        return None  # the server tokenizes; the dry run estimates from characters
-
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
         payload = {
             "model": self.model,
@@ -91,6 +88,12 @@ class OpenAIBackend:
         # out and the server applies max_model_len - prompt tokens, as the original scripts did.
         if request.max_tokens < request.max_model_len:
             payload["max_tokens"] = request.max_tokens
+        # vLLM/SGLang accept top_k and min_p as extra sampling parameters; unset ones are not sent.
+        for key in ("top_k", "min_p"):
+            if getattr(request, key) is not None:
+                payload[key] = getattr(request, key)
+        if request.stop:
+            payload["stop"] = list(request.stop)
         return {**payload, **self.extra_body}
 
     def _post_once(self, url: str, payload: dict[str, Any]) -> GenerationResult:

@@ -16,7 +16,8 @@ from dissect_lrm.eval.backends import GenerationRequest, GenerationResult
 from dissect_lrm.eval.benchmarks import Benchmark, EvalProblem, write_benchmark
 from dissect_lrm.eval.protocols import EvalConfig, Protocol
 from dissect_lrm.eval.report import build_report, store_view
-from dissect_lrm.eval.runner import data_source_for, format_plan, plan_eval, run_eval
+from dissect_lrm.eval.grading import data_source_for
+from dissect_lrm.eval.runner import format_plan, plan_eval, run_eval
 from dissect_lrm.eval.store import Store
 
 MATH = Benchmark(
@@ -170,7 +171,7 @@ def test_cli_stats_commands(tmp_path, capsys):
 
 def test_cli_eval_dry_run_and_help(tmp_path, capsys):
     path = write_benchmark(MATH.problems, tmp_path / "toy.jsonl")
-    assert cli.main(["eval", "--model", "some/served-model", "-b", str(path), "--protocol", "n1",
+    assert cli.main(["eval", "--model", "some/served-model", "--backend", "openai", "-b", str(path), "--protocol", "n1",
                      "--noise-shots", "2", "--dry-run", "--output-dir", str(tmp_path / "out")]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "protocol n1" in out and "noise N1 x2" in out and "<BEGIN IGNORE>" in out and "64 requests" in out

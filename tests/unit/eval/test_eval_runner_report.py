@@ -14,9 +14,9 @@ import pytest
 from dissect_lrm.eval import cli
 from dissect_lrm.eval.backends import GenerationRequest, GenerationResult
 from dissect_lrm.eval.benchmarks import Benchmark, EvalProblem, write_benchmark
+from dissect_lrm.eval.grading import data_source_for
 from dissect_lrm.eval.protocols import EvalConfig, Protocol
 from dissect_lrm.eval.report import build_report, store_view
-from dissect_lrm.eval.grading import data_source_for
 from dissect_lrm.eval.runner import format_plan, plan_eval, run_eval
 from dissect_lrm.eval.store import Store
 

@@ -251,7 +251,12 @@ def run_eval_command(args: argparse.Namespace) -> int:
         tokenizer = _load_tokenizer(args.model) if Path(args.model).is_dir() else None
         print(format_plan(config, plan_eval(config), tokenizer))
         return 0
-    results = run_eval(config, progress=not args.no_progress)
+    try:
+        results = run_eval(config, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print("interrupted: the completed samples are stored; run the same command again to resume",
+              file=sys.stderr)  # fmt: skip
+        return 130
     for result in results:
         print(
             f"{result['benchmark']}/{result['protocol']}: {result['generated']} generated, "

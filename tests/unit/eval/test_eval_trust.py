@@ -222,3 +222,33 @@ def test_no_retry_errors_is_honoured(tmp_path, backend):
     assert backend["backend"].requests == []
     assert cli.main(eval_argv(tmp_path)) == 0
     assert sorted(r.seed for r in backend["backend"].requests) == sorted(reference_seed(0, "toy", "1", r) for r in range(4))  # fmt: skip
+
+
+# ------------------------------------------------------------------ 3: votes by the grader's classes
+
+
+class HalfBackend:
+    """Seven runs of one problem: four spellings of 1/2 (right) against three 7s (wrong)."""
+
+    name = "scripted"
+    ANSWERS = ("\\frac{1}{2}", "1/2", "0.5", "\\dfrac12", "7", "7", "7")
+
+    def generate(self, requests):
+        for index, request in enumerate(requests):
+            answer = self.ANSWERS[index % len(self.ANSWERS)]
+            yield index, GenerationResult(f"ok\n</think>\n\\boxed{{{answer}}}", 5, 10, "stop", 0.0)
+
+    def close(self):
+        pass
+
+
+def test_maj_at_k_votes_over_the_graders_equivalence_classes(tmp_path, backend):
+    backend["backend"] = HalfBackend()
+    half = (EvalProblem("h", "What is one half?", ("\\frac{1}{2}",), "toy"),)
+    argv = eval_argv(tmp_path, benchmark=bench(tmp_path, "half", half))
+    argv[argv.index("--runs") + 1] = "7"
+    assert cli.main(argv) == 0
+    assert cli.main(["stats", "report", str(tmp_path / "out"), "--no-figures", "--resamples", "20"]) == 0
+    [entry] = json.loads((tmp_path / "out" / "report" / "summary.json").read_text())["entries"]
+    assert entry["stats"]["avg_pass@1"]["mean"] == pytest.approx(4 / 7)
+    assert entry["stats"]["maj@k"]["7"] == 1.0  # the four equivalent answers outvote the three 7s

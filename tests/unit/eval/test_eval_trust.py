@@ -234,7 +234,7 @@ class HalfBackend:
     ANSWERS = ("\\frac{1}{2}", "1/2", "0.5", "\\dfrac12", "7", "7", "7")
 
     def generate(self, requests):
-        for index, request in enumerate(requests):
+        for index in range(len(requests)):
             answer = self.ANSWERS[index % len(self.ANSWERS)]
             yield index, GenerationResult(f"ok\n</think>\n\\boxed{{{answer}}}", 5, 10, "stop", 0.0)
 

@@ -157,7 +157,12 @@ def _add_stats(subparsers: Any) -> None:
         "--runs-list", type=_int_list, default=[1, 4, 8, 16, 32, 64, 128], help="run counts to predict"
     )
     plan.add_argument("--trials", type=int, default=4, help="independent trials of the max gap (Table 7: 4)")
-    plan.add_argument("--target-half-width", type=float, default=1.0, help="target CI half-width in points")
+    plan.add_argument(
+        "--target-half-width",
+        type=float,
+        default=1.0,
+        help="target re-run half-width in points (problems held fixed)",
+    )
     plan.add_argument("--target-max-gap", type=float, default=1.0, help="target expected max gap in points")
     plan.add_argument("--confidence", type=float, default=0.95, help="CI confidence")
     plan.add_argument("--json", action="store_true", help="print the prediction as JSON")
@@ -377,11 +382,15 @@ def run_plan_command(args: argparse.Namespace) -> int:
         return 0
     print(f"{view.model} / {view.benchmark} / {view.protocol}: {view.data.num_problems} problems, "
           f"{view.data.num_runs} runs stored")  # fmt: skip
-    print(f"{'runs':>6}{'score sd':>10}{'CI half-width':>15}{'E[max gap]':>12}   (points)")
+    print(
+        f"{'runs':>6}{'score sd':>10}{'re-run ±':>15}{'E[max gap]':>12}   (points; re-run ±: where another R runs on the same problems land, not the report's CI)"
+    )
     for row in result["plan"]:
-        print(f"{row['runs']:>6}{100 * row['sd']:>10.2f}{100 * row['ci_half_width']:>15.2f}{100 * row['expected_max_gap']:>12.2f}")  # fmt: skip
+        print(f"{row['runs']:>6}{100 * row['sd']:>10.2f}{100 * row['rerun_half_width']:>15.2f}{100 * row['expected_max_gap']:>12.2f}")  # fmt: skip
     recommend = result["recommend"]
-    print(f"runs for CI half-width <= {args.target_half_width} points: {recommend['runs_for_half_width']}")
+    print(
+        f"runs for re-run half-width <= {args.target_half_width} points: {recommend['runs_for_rerun_half_width']}"
+    )
     print(f"runs for expected max gap <= {args.target_max_gap} points ({args.trials} trials): {recommend['runs_for_max_gap']}")  # fmt: skip
     print(
         f"share of score variance carried by uncertain problems: {100 * result['variance_share_uncertain']:.1f}%"

@@ -224,7 +224,11 @@ def plot_histogram(entry: dict[str, Any], path: Path) -> Path:
     edges = [float(label.strip("[]()").split(",")[0]) for label in hist["bins"]]
     colors = ["tab:orange" if low <= edge < high else "tab:blue" for edge in edges]
     figure, axis = plt.subplots(figsize=(5, 3.2))
-    axis.bar(hist["bins"], hist["counts"], color=colors)
+    bars = axis.bar(hist["bins"], hist["counts"], color=colors)
+    uncertain = [bar for bar, color in zip(bars, colors) if color == "tab:orange"]
+    if uncertain:
+        uncertain[0].set_label(f"uncertain: accuracy in [{low:g}, {high:g})")
+        axis.legend(fontsize=7)
     axis.set_xlabel("per-problem accuracy")
     axis.set_ylabel("problems")
     axis.set_title(
@@ -255,11 +259,12 @@ def plot_spread(entries: Sequence[dict[str, Any]], path: Path) -> Path | None:
         mean = [100 * gaps[str(r)]["mean_gap"] for r in runs]
         q95 = [100 * gaps[str(r)]["q95_gap"] for r in runs]
         (line,) = axis.plot(runs, mean, marker="o", label=f"{entry['model']} ({entry['protocol']})")
-        axis.fill_between(runs, mean, q95, color=line.get_color(), alpha=0.15)
+        axis.fill_between(runs, mean, q95, color=line.get_color(), alpha=0.15,
+                          label="shaded: mean to 95th percentile of the gap over draws")  # fmt: skip
         plan = (entry["stats"].get("planner") or {}).get("plan") or []
         if plan:
             axis.plot([p["runs"] for p in plan], [100 * p["expected_max_gap"] for p in plan],
-                      linestyle="--", color=line.get_color(), alpha=0.6)  # fmt: skip
+                      linestyle="--", color=line.get_color(), alpha=0.6, label="predicted (planner)")  # fmt: skip
     axis.set_xscale("log", base=2)
     axis.set_xlabel("runs per trial")
     axis.set_ylabel("max gap between 4 trials (points)")

@@ -145,6 +145,12 @@ def _add_stats(subparsers: Any) -> None:
     compare.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     compare.set_defaults(func=guarded(run_compare_command))
 
+    listing = actions.add_parser("benchmarks", help="list the built-in benchmarks (task, default runs, file found)",
+                                 description="Built-in benchmark names for eval -b; any .json/.jsonl/.parquet file works too, "
+                                 "with a spec for its columns: PATH:problem=KEY,answer=KEY,id=KEY,task=math|multiple_choice,name=NAME.")  # fmt: skip
+    listing.add_argument("--data-dir", default=None, help="benchmark directory (default: $DISSECT_LRM_BENCHMARKS or ../shared/data/benchmarks)")  # fmt: skip
+    listing.set_defaults(func=run_benchmarks_command)
+
     plan = actions.add_parser(
         "plan",
         help="predicted CI half-width and max gap per run count, and runs needed for a target",
@@ -360,6 +366,15 @@ def run_compare_command(args: argparse.Namespace) -> int:
               "b": f"{view_b.model}/{view_b.benchmark}/{view_b.protocol}",
               "shared_problems": len(shared), **result}  # fmt: skip
     print(json.dumps(to_jsonable(result), indent=1))
+    return 0
+
+
+def run_benchmarks_command(args: argparse.Namespace) -> int:
+    from dissect_lrm.eval.benchmarks import list_benchmarks
+
+    print(f"{'name':<16}{'task':<18}{'runs':>5}  file")
+    for row in list_benchmarks(args.data_dir):
+        print(f"{row['name']:<16}{row['task']:<18}{row['default_runs']:>5}  {row['path'] or '(not found)'}")
     return 0
 
 

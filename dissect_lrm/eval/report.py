@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ import numpy as np
 from dissect_lrm.eval.backends.base import failure_kind
 from dissect_lrm.eval.grading import answer_labels
 from dissect_lrm.eval.protocols import Protocol
+from dissect_lrm.eval.provenance import run_environment
 from dissect_lrm.eval.stats import EvalData, default_metrics, summarize, to_jsonable
-from dissect_lrm.eval.store import Store, StoreError, find_stores
+from dissect_lrm.eval.store import IDENTITY_KEYS, Store, StoreError, find_stores
 from dissect_lrm.reward.compute_score import is_multiple_choice
 
 GREEDY_PROTOCOL = "greedy"  # a store of this name supplies greedy correctness to the other protocols
@@ -40,6 +42,7 @@ class StoreView:
     missing: int
     problems_without_result: int
     finish_reasons: dict[str, int]
+    provenance: dict[str, Any] | None = None  # the store header's identity, timings of the records
     num_problems: int = 0  # every problem of the benchmark, with a result or not
     fingerprint: str = ""  # the benchmark content's fingerprint (pairs problems across stores)
     failures: dict[str, int] | None = None  # effective error records by failure_kind
@@ -72,6 +75,14 @@ def store_view(store: Store, runs: int | None = None) -> StoreView:
             correct[row, run] = bool(record.correct)
             answers[row, run] = record.extracted
             tokens[row, run] = record.num_tokens or 0
+    created = [record.created for record in store.all_records if record.created]
+    provenance = {key: header.get(key) for key in IDENTITY_KEYS}
+    provenance["store_created"] = header.get("created")
+    provenance["timings"] = {
+        "first_record": min(created, default=None),
+        "last_record": max(created, default=None),
+        "generation_seconds": round(sum(record.latency_s for record in store.all_records), 3),
+    }
     data = None
     if ok_problems:
         protocol_choice = protocol.prompt_style == "multiple_choice" or is_multiple_choice(
@@ -92,6 +103,7 @@ def store_view(store: Store, runs: int | None = None) -> StoreView:
         missing=num_problems * runs - int(mask.sum()) - errors,
         problems_without_result=num_problems - len(ok_problems),
         finish_reasons=dict(Counter(r.finish_reason or "error" for r in effective.values())),
+        provenance=provenance,
         num_problems=num_problems,
         fingerprint=str(header.get("benchmark_fingerprint", "")),
         failures={"deterministic": failures["deterministic"], "transient": failures["transient"]},
@@ -285,6 +297,7 @@ def build_report(
     stores: Sequence[str | Path] | None = None,
 ) -> dict[str, Any]:
     """Summarise every store under `output_dir` (or the given ones) into report_dir (default output_dir/report)."""
+    started = time.perf_counter()
     report_path = Path(report_dir) if report_dir is not None else Path(output_dir) / "report"
     report_path.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in stores] if stores is not None else find_stores(output_dir)
@@ -321,6 +334,7 @@ def build_report(
                 "conservative_avg_pass@1": accuracy_sum / view.num_problems if view.num_problems else None,
                 "failures": view.failures,
                 "finish_reasons": view.finish_reasons,
+                "provenance": view.provenance,
                 "stats": stats,
             }
         )
@@ -331,9 +345,27 @@ def build_report(
         "summary.csv": report_path / "summary.csv",
     }
     settings = {"seed": seed, "num_resamples": num_resamples}
-    files["summary.json"].write_text(
-        json.dumps(to_jsonable({"settings": settings, "entries": entries, "skipped": skipped}), indent=1)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    provenance = {
+        **run_environment(),
+        "created": stamp,
+        "report_seconds": round(time.perf_counter() - started, 3),
+    }
+    summary = json.dumps(
+        to_jsonable({"settings": settings, "provenance": provenance, "entries": entries, "skipped": skipped}),
+        indent=1,
     )
+    files["summary.json"].write_text(summary)
+    # summary.json is the latest; every report also stays under history/ (never overwritten by the next).
+    history = report_path / "history"
+    history.mkdir(exist_ok=True)
+    archived = history / f"summary-{stamp}.json"
+    number = 1
+    while archived.exists():
+        number += 1
+        archived = history / f"summary-{stamp}-{number}.json"
+    archived.write_text(summary)
+    files["history"] = archived
     files["summary.md"].write_text(markdown_table(rows))
     files["summary.csv"].write_text(csv_table(rows))
     figure_paths: list[str] = []

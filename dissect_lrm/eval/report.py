@@ -295,6 +295,8 @@ def build_report(
     num_resamples: int = 1000,
     figures: bool = True,
     stores: Sequence[str | Path] | None = None,
+    ks: Sequence[int] | None = None,
+    taus: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Summarise every store under `output_dir` (or the given ones) into report_dir (default output_dir/report)."""
     started = time.perf_counter()
@@ -315,9 +317,7 @@ def build_report(
             if view.protocol == GREEDY_PROTOCOL
             else _with_greedy(view, greedy.get((view.model, view.benchmark)))
         )
-        stats = (
-            summarize(data, default_metrics(data, seed=seed, num_resamples=num_resamples)) if data else None
-        )
+        stats = summarize(data, default_metrics(data, seed, num_resamples, ks, taus)) if data else None
         accuracy_sum = float(data.accuracy.sum()) if data is not None else 0.0
         entries.append(
             {
@@ -344,7 +344,7 @@ def build_report(
         "summary.md": report_path / "summary.md",
         "summary.csv": report_path / "summary.csv",
     }
-    settings = {"seed": seed, "num_resamples": num_resamples}
+    settings = {"seed": seed, "num_resamples": num_resamples, "ks": ks, "taus": taus}
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     provenance = {
         **run_environment(),

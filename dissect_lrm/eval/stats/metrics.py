@@ -271,18 +271,32 @@ class PairedComparison:
         )
 
 
-def default_metrics(data: EvalData, seed: int = 0, num_resamples: int = 1000) -> list[Metric]:
-    """Every metric the data supports: the optional ones appear when answers/tokens/greedy are present."""
+def default_metrics(
+    data: EvalData,
+    seed: int = 0,
+    num_resamples: int = 1000,
+    ks: Sequence[int] | None = None,
+    taus: Sequence[float] | None = None,
+) -> list[Metric]:
+    """Every metric the data supports: the optional ones appear when answers/tokens/greedy are present.
+
+    ks: the k of pass@k, maj@k and G-Pass@k (default: every k / powers of 2 / 4, 8, 16); those above a
+    problem's run count are left out. taus: the G-Pass@k thresholds (default 0.25, 0.5, 0.75, 1).
+    """
+    allowed = None
+    if ks is not None:
+        allowed = tuple(sorted({int(k) for k in ks if 1 <= int(k) <= int(data.counts[1].min())})) or None
+    gpass = GPassAtK(ks=allowed) if taus is None else GPassAtK(ks=allowed, taus=tuple(float(t) for t in taus))
     metrics: list[Metric] = [
         AvgPass1(num_resamples=num_resamples, seed=seed),
-        PassAtK(),
-        GPassAtK(),
+        PassAtK(ks=allowed),
+        gpass,
         AccuracyHistogram(),
         RunPlanner(),
     ]
     metrics.append(MaxGap(seed=seed))
     if data.answers is not None:
-        metrics.append(MajAtK())
+        metrics.append(MajAtK(ks=allowed))
     if data.tokens is not None:
         metrics.append(TokenStats())
     if data.greedy is not None:

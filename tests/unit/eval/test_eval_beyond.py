@@ -77,3 +77,23 @@ def test_stats_benchmarks_lists_the_built_in_names(tmp_path, capsys):
     assert (
         "aime24" in out and "gpqa" in out and "multiple_choice" in out and str(tmp_path / "aime.json") in out
     )
+
+
+def test_report_k_and_tau_lists(tmp_path, backend):  # noqa: F811
+    assert cli.main(eval_argv(tmp_path)) == 0
+    argv = [
+        "stats",
+        "report",
+        str(tmp_path / "out"),
+        "--no-figures",
+        "--resamples",
+        "20",
+        "--ks",
+        "2,3,9",
+        "--taus",
+        "0.5",
+    ]
+    assert cli.main(argv) == 0
+    [entry] = json.loads((tmp_path / "out" / "report" / "summary.json").read_text())["entries"]
+    assert set(entry["stats"]["pass@k"]) == {"2", "3"} and set(entry["stats"]["maj@k"]) == {"2", "3"}
+    assert set(entry["stats"]["g-pass@k"]) == {"k=2,tau=0.5", "mG-Pass@2", "k=3,tau=0.5", "mG-Pass@3"}

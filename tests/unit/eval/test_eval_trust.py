@@ -252,3 +252,15 @@ def test_maj_at_k_votes_over_the_graders_equivalence_classes(tmp_path, backend):
     [entry] = json.loads((tmp_path / "out" / "report" / "summary.json").read_text())["entries"]
     assert entry["stats"]["avg_pass@1"]["mean"] == pytest.approx(4 / 7)
     assert entry["stats"]["maj@k"]["7"] == 1.0  # the four equivalent answers outvote the three 7s
+
+
+def test_a_backend_that_cannot_start_leaves_no_store(tmp_path, monkeypatch, capsys):
+    import dissect_lrm.eval.runner as runner
+
+    def refuse(name, model, **options):
+        raise ValueError("tensor_parallel_size 3 does not divide the 2 visible GPUs")
+
+    monkeypatch.setattr(runner, "create_backend", refuse)
+    assert cli.main(eval_argv(tmp_path)) == 2
+    assert "does not divide" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

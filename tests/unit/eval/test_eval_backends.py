@@ -137,3 +137,17 @@ def test_retry_after_is_honoured_and_capped():
     assert backend._delay(0, retry_after=600.0) == 30.0
     assert 0.5 * 4 <= backend._delay(2) <= 4.0  # 1 s x 2^2 with jitter in [0.5, 1]
     backend.close()
+
+
+def test_hf_sampling_filters_top_k_and_min_p():
+    torch = pytest.importorskip("torch")
+    from dissect_lrm.eval.backends.hf import sample_token
+
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.2]))
+
+    def draws(**kw):
+        return {sample_token(logits, 1.0, 1.0, torch.Generator().manual_seed(s), **kw) for s in range(200)}
+
+    assert draws() == {0, 1, 2}
+    assert draws(top_k=1) == {0} and draws(top_k=2) == {0, 1}
+    assert draws(min_p=0.5) == {0, 1}  # 0.2 < 0.5 x 0.5 is dropped, 0.3 stays

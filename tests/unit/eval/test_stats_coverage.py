@@ -40,3 +40,14 @@ def test_paired_interval_is_not_needlessly_wide_with_many_runs():
     ci = paired_comparison(correct_a, correct_b, num_permutations=1)["ci"]
     assert ci["low"] > 0.0
     assert ci["high"] - ci["low"] < 0.1
+
+
+def test_few_discordant_problems_at_one_run_agree_with_the_exact_test():
+    """One run each, 4 problems solved by A only, none by B only: exact p = 2/16, so 0 must stay inside."""
+    correct_a = np.zeros((NUM_PROBLEMS, 1), dtype=bool)
+    correct_b = np.zeros((NUM_PROBLEMS, 1), dtype=bool)
+    correct_a[:4] = True
+    correct_a[10:20] = correct_b[10:20] = True
+    result = paired_comparison(correct_a, correct_b)
+    assert result["p_value"] == pytest.approx(2 / 16)
+    assert result["ci"]["low"] <= 0.0 <= result["ci"]["high"]

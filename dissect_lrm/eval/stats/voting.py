@@ -123,6 +123,7 @@ def maj_at_k(
     if any(k < 1 or k > max_k for k in ks_list):
         raise ValueError(f"k must be in [1, {max_k}] (the fewest observed runs of a problem)")
     scores = np.zeros((values.shape[0], len(ks_list)))
+    cache: dict[tuple, np.ndarray] = {}  # problems with the same vote profile share the computation
     for row in range(values.shape[0]):
         row_labels = labels[row][present[row]]
         row_correct = values[row][present[row]]
@@ -130,6 +131,10 @@ def maj_at_k(
         classes, sizes = np.unique(row_labels[answered], return_counts=True)
         credit = np.array([row_correct[answered][row_labels[answered] == c].mean() for c in classes])
         abstain = int((~answered).sum())
-        scores[row] = _majority_credit(sizes, credit, abstain, ks_list)
+        order = np.lexsort((credit, sizes))
+        key = (tuple(sizes[order].tolist()), tuple(credit[order].tolist()), abstain)
+        if key not in cache:
+            cache[key] = _majority_credit(sizes[order], credit[order], abstain, ks_list)
+        scores[row] = cache[key]
     means = scores.mean(axis=0)
     return {k: float(means[position]) for position, k in enumerate(ks_list)}

@@ -330,7 +330,8 @@ def _aligned(path_a: str, path_b: str, allow_protocols: bool = False) -> tuple[A
     from dissect_lrm.eval.report import store_view
     from dissect_lrm.eval.store import Store
 
-    view_a, view_b = store_view(Store.read(path_a)), store_view(Store.read(path_b))
+    view_a = store_view(Store.read(path_a), answer_classes=False)
+    view_b = store_view(Store.read(path_b), answer_classes=False)
     if view_a.fingerprint != view_b.fingerprint:
         raise UserError(
             f"the stores hold different benchmarks ({view_a.benchmark} [{view_a.fingerprint}] vs "
@@ -385,7 +386,7 @@ def run_plan_command(args: argparse.Namespace) -> int:
     from dissect_lrm.eval.stats import RunPlanner, to_jsonable
     from dissect_lrm.eval.store import Store
 
-    view = store_view(Store.read(args.store))
+    view = store_view(Store.read(args.store), answer_classes=False)
     if view.data is None:
         print(f"{args.store}: no successful records", file=sys.stderr)
         return 1

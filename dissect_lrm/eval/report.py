@@ -48,8 +48,12 @@ class StoreView:
     failures: dict[str, int] | None = None  # effective error records by failure_kind
 
 
-def store_view(store: Store, runs: int | None = None) -> StoreView:
-    """Build the (problems x runs) matrices; failed or missing runs are masked out, never counted wrong."""
+def store_view(store: Store, runs: int | None = None, answer_classes: bool = True) -> StoreView:
+    """Build the (problems x runs) matrices; failed or missing runs are masked out, never counted wrong.
+
+    answer_classes: label the extracted answers by the grader's equivalence classes (for maj@k; it
+    grades answer pairs, so commands that need no votes turn it off).
+    """
     header = store.header
     effective = store.records()
     protocol = Protocol.from_dict(header["protocol"])
@@ -88,7 +92,11 @@ def store_view(store: Store, runs: int | None = None) -> StoreView:
         protocol_choice = protocol.prompt_style == "multiple_choice" or is_multiple_choice(
             header["benchmark"]
         )
-        labels = answer_labels(answers, correct & mask, protocol.grader, protocol_choice)
+        labels = (
+            answer_labels(answers, correct & mask, protocol.grader, protocol_choice)
+            if answer_classes
+            else None
+        )
         data = EvalData(correct=correct, mask=mask, answers=labels, tokens=tokens)
     return StoreView(
         path=store.path,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +37,6 @@ class ScriptedBackend:
     def __init__(self, fail: set[tuple[str, int]] = frozenset()) -> None:
         self.fail = fail
         self.calls: list[GenerationRequest] = []
-
-    def count_prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int:
-        return 10
 
     def generate(self, requests):
         for index, request in enumerate(requests):

@@ -52,7 +52,7 @@ def our_statistics(data: EvalData, baseline: EvalData, resamples: int, seed: int
     metrics = [
         AvgPass1(num_resamples=resamples, seed=seed),
         PassAtK(),
-        MajAtK(seed=seed),
+        MajAtK(),
         GPassAtK(),
         AccuracyHistogram(),
         MaxGap(num_draws=resamples, seed=seed),

@@ -7,7 +7,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dissect_lrm.data.cli import add_generation_arguments, backend_options, generation_protocol
+from dissect_lrm.data.cli import add_generation_arguments
+from dissect_lrm.eval.options import (
+    add_output_dir_argument,
+    backend_options,
+    generation_protocol,
+    positive_int,
+)
 
 _PROFILE_HELP = """\
 Zero-advantage profiler (paper §4.1, Figure 2). For a dataset and a model, roll out --runs samples per
@@ -44,11 +50,17 @@ def _add_profile(subparsers: argparse._SubParsersAction) -> None:
                         help="training parquet (verl format) or eval set (.json/.jsonl); repeatable; needs --model")  # fmt: skip
     source.add_argument("--model", default=None, help="model path or hub id for the rollouts")
     source.add_argument("--model-name", default=None, help="store directory name of the model")
-    source.add_argument("--runs", type=int, default=8, help="rollouts per problem (default 8, as the paper)")
-    source.add_argument("--limit", type=int, default=None, help="only the first N problems of each dataset")
+    source.add_argument(
+        "--runs", type=positive_int, default=8, help="rollouts per problem (default 8, as the paper)"
+    )
+    source.add_argument(
+        "--limit", type=positive_int, default=None, help="only the first N problems of each dataset"
+    )
     source.add_argument("--store", action="append", default=[], metavar="JSONL", help="existing eval store; repeatable")  # fmt: skip
     source.add_argument("--logs", action="append", default=[], metavar="[LABEL=]PATH", help=_LOG_HELP)
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    add_output_dir_argument(
+        parser, "out", required=True, help="output directory (--out: deprecated spelling)"
+    )
     parser.add_argument("--no-plot", action="store_true", help="tables only, no PNG")
     add_generation_arguments(parser)
     parser.set_defaults(func=run, analysis_handler=_run_profile)

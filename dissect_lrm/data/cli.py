@@ -6,7 +6,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from dissect_lrm.data.benchmarks import BENCHMARKS, build_benchmarks, format_report
 from dissect_lrm.data.train import DEFAULT_VAL_SIZE, REPORT_FILE, TRAIN_FILE, VAL_FILE, build_training_set
@@ -176,66 +175,12 @@ Example:
 
 
 def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
-    """Sampling and backend options of a model run through the evaluation backends (shared by commands)."""
-    sampling = parser.add_argument_group("sampling (defaults: the paper's evaluation protocol)")
-    sampling.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
-    sampling.add_argument("--top-p", type=float, default=0.95, help="nucleus top-p (default 0.95)")
-    sampling.add_argument(
-        "--max-tokens", type=int, default=32768, help="output cap in tokens (default 32768)"
-    )
-    sampling.add_argument(
-        "--max-model-len", type=int, default=32768, help="context length; the output cap is clamped to it"
-    )
-    sampling.add_argument("--grader", choices=("robust", "deepscaler"), default="robust", help="reward mode")
-    sampling.add_argument("--gen-seed", type=int, default=0, help="base seed of every (problem, run) sample")
-    backend = parser.add_argument_group("backend")
-    backend.add_argument(
-        "--backend",
-        choices=("hf", "openai", "vllm"),
-        default="hf",
-        help="hf: transformers (CPU); openai: an OpenAI-compatible server; vllm: offline engine (default hf)",
-    )
-    backend.add_argument("--batch-size", type=int, default=16, help="hf: sequences decoded together")
-    backend.add_argument("--device", default="cpu", help="hf: torch device (default cpu)")
-    backend.add_argument(
-        "--threads", type=int, default=None, help="hf: torch CPU threads (1 is fastest for tiny models)"
-    )
-    backend.add_argument("--dtype", default=None, help="hf: float32 (default); vllm: bfloat16 (default)")
-    backend.add_argument(
-        "--base-url", action="append", default=None, help="openai: server URL ending in /v1 (repeatable)"
-    )
-    backend.add_argument("--concurrency", type=int, default=64, help="openai: requests in flight")
-    backend.add_argument("--tp", type=int, default=1, help="vllm: tensor-parallel GPUs per replica")
-    backend.add_argument("--dp", type=int, default=None, help="vllm: replicas (default: visible GPUs / tp)")
-    backend.add_argument(
-        "--gpu-memory-utilization", type=float, default=0.9, help="vllm: GPU memory fraction"
-    )
-    backend.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    """Sampling and backend options of commands that generate (teacher, profile): the eval command's own."""
+    from dissect_lrm.eval.options import add_backend_arguments, add_sampling_arguments
 
-
-def generation_protocol(args: argparse.Namespace) -> Any:
-    """The eval ``Protocol`` (sampling, grading) given by ``add_generation_arguments`` options."""
-    from dissect_lrm.eval.protocols import Protocol
-
-    return Protocol(
-        temperature=args.temperature,
-        top_p=1.0 if args.temperature == 0 else args.top_p,
-        max_tokens=args.max_tokens,
-        max_model_len=args.max_model_len,
-        grader=args.grader,
-        seed=args.gen_seed,
-    )
-
-
-def backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Backend constructor options given by ``add_generation_arguments`` options."""
-    if args.backend == "hf":
-        return {"batch_size": args.batch_size, "device": args.device, "dtype": args.dtype or "float32",
-                "num_threads": args.threads}  # fmt: skip
-    if args.backend == "openai":
-        return {"base_urls": args.base_url or ["http://127.0.0.1:8000/v1"], "concurrency": args.concurrency}
-    return {"tensor_parallel_size": args.tp, "data_parallel_size": args.dp, "dtype": args.dtype or "bfloat16",
-            "gpu_memory_utilization": args.gpu_memory_utilization, "max_model_len": args.max_model_len}  # fmt: skip
+    add_sampling_arguments(parser, defaults=True)
+    add_backend_arguments(parser)
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _add_teacher(commands: argparse._SubParsersAction) -> None:
@@ -264,14 +209,18 @@ def _add_teacher(commands: argparse._SubParsersAction) -> None:
                         help=f"rollouts per problem with --student-model (default {teacher.DEFAULT_STUDENT_RUNS})")  # fmt: skip
     parser.add_argument("--max-solutions", type=int, default=None,
                         help="at most this many verified solutions per problem (the paper kept up to 4; default: all)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="seed of the --sample-size draw (default 0)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    add_generation_arguments(parser)
+    from dissect_lrm.eval.options import add_output_dir_argument
+
+    add_output_dir_argument(
+        parser, "out", required=True, help="output directory (--out: deprecated spelling)"
+    )
+    add_generation_arguments(parser)  # its --seed also seeds the --sample-size draw
     parser.set_defaults(data_handler=_run_teacher)
 
 
 def _run_teacher(args: argparse.Namespace) -> int:
     from dissect_lrm.data.teacher import Generator, TeacherSettings, build_teacher_set
+    from dissect_lrm.eval.options import backend_options, generation_protocol
 
     protocol, options = generation_protocol(args), backend_options(args)
     teacher = Generator(args.teacher_model, args.teacher_name, args.backend, options, protocol)

@@ -182,7 +182,21 @@ def parse_row(row: Any, index: int, name: str, path: str, task: Task | None) -> 
     return EvalProblem(str(identifier), problem, answers, str(source), choices)
 
 
+def _plain(value: Any) -> Any:
+    """parquet cells to JSON-like values (numpy arrays to lists, numpy scalars to Python)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
 def _read_rows(path: Path) -> list[Any]:
+    if path.suffix == ".parquet":
+        import pandas as pd
+
+        return [
+            {key: _plain(value) for key, value in row.items()}
+            for row in pd.read_parquet(path).to_dict("records")
+        ]
     if path.suffix == ".jsonl":
         rows = []
         with path.open(encoding="utf-8") as handle:
@@ -209,23 +223,73 @@ def _read_rows(path: Path) -> list[Any]:
 
 def canonical_name(path: Path) -> str:
     """aime.json -> aime24 (the original file names), anything else keeps its stem."""
-    stem = path.name.removesuffix(".jsonl").removesuffix(".json")
+    stem = path.name.removesuffix(".jsonl").removesuffix(".json").removesuffix(".parquet")
     return SHARED_FILES.get(stem, stem)
 
 
+SPEC_KEYS: tuple[str, ...] = ("problem", "answer", "id", "task", "name")
+
+
+def parse_spec(text: str) -> tuple[str, dict[str, str]]:
+    """`PATH:problem=KEY,answer=KEY,id=KEY,task=math|multiple_choice,name=NAME` -> (PATH, settings).
+
+    A user's own benchmark without a code change: which columns hold the problem, the answer(s) and
+    the id, whether it is multiple choice, and the name its stores get. Without ':' the path is taken
+    as is (our schema or the original release's).
+    """
+    path, colon, rest = text.rpartition(":")
+    if not colon or "=" not in rest or not path:
+        return text, {}
+    settings: dict[str, str] = {}
+    for item in rest.split(","):
+        key, equals, value = item.partition("=")
+        key = key.strip()
+        if not equals or key not in SPEC_KEYS or not value.strip():
+            raise BenchmarkError(
+                f"benchmark spec {text!r}: expected KEY=VALUE with KEY in {', '.join(SPEC_KEYS)}, got {item!r}"
+            )
+        settings[key] = value.strip()
+    if settings.get("task", "math") not in TASKS:
+        raise BenchmarkError(f"benchmark spec {text!r}: task must be one of {', '.join(TASKS)}")
+    return path, settings
+
+
+def _mapped(row: Any, settings: dict[str, str], where: str) -> Any:
+    """A row of a user's file in the original schema ({problem, answer, id}) by the spec's column names."""
+    if not isinstance(row, dict):
+        return row
+    mapped = dict(row)
+    for target in ("problem", "answer", "id"):
+        source = settings.get(target)
+        if source is None:
+            continue
+        if source not in row:
+            raise BenchmarkError(
+                f"{where}: missing column {source!r} (the spec's {target}=; columns: {sorted(row)})"
+            )
+        mapped[target] = row[source]
+    if "answer" in settings:
+        mapped.pop("answers", None)  # the spec's answer column wins over a stray `answers`
+    return mapped
+
+
 def load_benchmark(path: str | Path, name: str | None = None, task: Task | None = None) -> Benchmark:
-    """Load a benchmark from a .json (list of rows) or .jsonl file in our schema or the original one.
+    """Load a benchmark from .json (list of rows), .jsonl or .parquet in our schema or the original one.
+
+    `path` may carry a spec (parse_spec): `data/mine.parquet:problem=question,answer=final,task=math`.
 
     task: force "math" or "multiple_choice"; by default multiple choice is known by name (gpqa,
     mmlu_stem, gaokao) or by a `choices` field. Every row must parse: errors name file, row and key.
     """
-    path = Path(path)
+    text, settings = parse_spec(str(path))
+    path = Path(text)
+    task = task or settings.get("task")  # type: ignore[assignment]
     if task is not None and task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if not path.is_file():
         raise FileNotFoundError(f"benchmark file not found: {path}")
-    name = name or canonical_name(path)
-    rows = _read_rows(path)
+    name = name or settings.get("name") or canonical_name(path)
+    rows = [_mapped(row, settings, f"{path}: row {index}") for index, row in enumerate(_read_rows(path))]
     problems = tuple(parse_row(row, index, name, str(path), task) for index, row in enumerate(rows))
     return Benchmark(name, problems, str(path))
 
@@ -239,9 +303,9 @@ def resolve_benchmark(spec: str, data_dir: str | Path | None = None, task: Task 
 
     Names may be canonical (aime24, amc23, math500, gpqa, ...) or the original file stems (aime, amc, ...).
     """
-    candidate = Path(spec)
-    if candidate.suffix in (".json", ".jsonl") or candidate.is_file():
-        return load_benchmark(candidate, task=task)
+    candidate = Path(parse_spec(spec)[0])
+    if candidate.suffix in (".json", ".jsonl", ".parquet") or candidate.is_file():
+        return load_benchmark(spec, task=task)
     directory = Path(data_dir) if data_dir is not None else benchmark_dir()
     stems = [spec] + [stem for stem, canonical in SHARED_FILES.items() if canonical == spec]
     for stem in stems:
@@ -252,6 +316,26 @@ def resolve_benchmark(spec: str, data_dir: str | Path | None = None, task: Task 
                 )
     known = sorted(set(SHARED_FILES.values()))
     raise FileNotFoundError(f"benchmark {spec!r} not found in {directory} (known names: {', '.join(known)})")
+
+
+def list_benchmarks(data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """The built-in benchmark names: task, default runs (Table 5), and whether a file is in data_dir."""
+    from dissect_lrm.eval.protocols import DEFAULT_RUNS, PAPER_RUNS
+
+    directory = Path(data_dir) if data_dir is not None else benchmark_dir()
+    rows = []
+    for stem, name in SHARED_FILES.items():
+        found = [
+            directory / f"{stem}{suffix}"
+            for suffix in (".jsonl", ".json")
+            if (directory / f"{stem}{suffix}").is_file()
+        ]
+        rows.append({
+            "name": name, "file_stem": stem,
+            "task": "multiple_choice" if name in MULTIPLE_CHOICE_BENCHMARKS else "math",
+            "default_runs": PAPER_RUNS.get(name, DEFAULT_RUNS), "path": str(found[0]) if found else None,
+        })  # fmt: skip
+    return rows
 
 
 def write_benchmark(problems: Iterable[EvalProblem], path: str | Path) -> Path:

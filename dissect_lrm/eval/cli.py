@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from dissect_lrm.eval.options import (
+    add_backend_arguments,
+    add_sampling_arguments,
+    backend_options,
+    positive_int,
+    sampling_overrides,
+)
 from dissect_lrm.eval.protocols import PAPER_RUNS, PRESETS
 
 _RUNS_TEXT = ", ".join(f"{name} {runs}" for name, runs in PAPER_RUNS.items())
@@ -66,51 +72,26 @@ def _add_eval(subparsers: Any) -> None:
                            ".json/.jsonl file; repeat for several")  # fmt: skip
     what.add_argument("--data-dir", default=None, help="benchmark directory (default: $DISSECT_LRM_BENCHMARKS or ../shared/data/benchmarks)")  # fmt: skip
     what.add_argument("--task", choices=("math", "multiple_choice"), default=None, help="force the task of file benchmarks (default: by name / choices field)")  # fmt: skip
-    what.add_argument("--limit", type=int, default=None, help="only the first N problems of each benchmark (smoke tests; a separate store content)")  # fmt: skip
+    what.add_argument("--limit", type=positive_int, default=None, help="only the first N problems of each benchmark (smoke tests; a separate store content)")  # fmt: skip
 
     protocol = parser.add_argument_group("protocol (defaults: the paper's)")
     protocol.add_argument("--protocol", choices=sorted(PRESETS), default="math",
                           help="preset: math (T 0.6, top-p 0.95, 32768 tokens), 8k/16k (output caps), multiple_choice "
                                "(letter suffix), n1/n2 (many-shot noise), greedy (T 0, 1 run)")  # fmt: skip
     protocol.add_argument("--protocol-name", default=None, help="store name of the protocol (default: the preset's)")  # fmt: skip
-    protocol.add_argument("--temperature", type=float, default=None, help="sampling temperature (0 = greedy)")
-    protocol.add_argument("--top-p", type=float, default=None, help="nucleus sampling top-p")
-    protocol.add_argument("--max-tokens", type=int, default=None, help="output cap in tokens")
-    protocol.add_argument("--max-model-len", type=int, default=None, help="context length: the output cap is clamped to it minus the prompt")  # fmt: skip
-    protocol.add_argument("--runs", type=int, default=None, help=f"runs per problem for every benchmark (default: Table 5: {_RUNS_TEXT}; others 16)")  # fmt: skip
+    protocol.add_argument("--runs", type=positive_int, default=None, help=f"runs per problem for every benchmark (default: Table 5: {_RUNS_TEXT}; others 16)")  # fmt: skip
     protocol.add_argument("--runs-for", type=_runs_for, action="append", default=[], metavar="BENCHMARK=RUNS", help="runs for one benchmark (repeatable)")  # fmt: skip
-    protocol.add_argument("--seed", type=int, default=None, help="base seed; each (problem, run) gets its own seed derived from it")  # fmt: skip
-    protocol.add_argument("--grader", choices=("robust", "deepscaler"), default=None, help="reward mode (deepscaler = the original grading); default robust")  # fmt: skip
     protocol.add_argument("--noise", choices=("N1", "N2"), default=None, help="many-shot noise prefix (the n1/n2 presets set it)")  # fmt: skip
-    protocol.add_argument("--noise-shots", type=int, default=None, help="distractor shots in the noise prefix (paper: 20 for 1.5B, 100 for 7B; default 100)")  # fmt: skip
+    protocol.add_argument("--noise-shots", type=positive_int, default=None, help="distractor shots in the noise prefix (paper: 20 for 1.5B, 100 for 7B; default 100)")  # fmt: skip
     protocol.add_argument("--prompt-style", choices=("auto", "math", "multiple_choice"), default=None, help="suffix: auto picks the letter suffix for multiple-choice benchmarks")  # fmt: skip
     protocol.add_argument("--temperatures", type=_float_list, default=None, metavar="T1,T2,...", help="temperature sweep: one protocol (and store) per temperature, named <protocol>-t<T>")  # fmt: skip
-
-    backend = parser.add_argument_group("backend")
-    backend.add_argument("--backend", choices=("hf", "openai", "vllm"), default="hf", help="hf: transformers on CPU; openai: an OpenAI-compatible server; vllm: offline engine on all GPUs")  # fmt: skip
-    backend.add_argument("--batch-size", type=int, default=16, help="hf: sequences decoded together")
-    backend.add_argument("--device", default="cpu", help="hf: torch device")
-    backend.add_argument("--threads", type=int, default=None, help="hf: torch CPU threads while decoding (1 is fastest for tiny models)")  # fmt: skip
-    backend.add_argument("--dtype", default=None, help="hf: float32 (default); vllm: bfloat16 (default)")
-    backend.add_argument("--base-url", action="append", default=None, help="openai: server URL ending in /v1 (repeat for replicas; round-robin)")  # fmt: skip
-    backend.add_argument("--served-model-name", default=None, help="openai: model name sent to the server (default: --model)")  # fmt: skip
-    backend.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the API key (optional)")  # fmt: skip
-    backend.add_argument("--concurrency", type=int, default=64, help="openai: requests in flight, all servers together")  # fmt: skip
-    backend.add_argument("--max-retries", type=int, default=5, help="openai: retries per request (exponential backoff)")  # fmt: skip
-    backend.add_argument("--backoff", type=float, default=1.0, help="openai: first retry delay in seconds (doubles each retry)")  # fmt: skip
-    backend.add_argument("--request-timeout", type=float, default=3600.0, help="openai: seconds per request")
-    backend.add_argument("--tp", type=int, default=1, help="vllm: tensor-parallel GPUs per replica")
-    backend.add_argument("--dp", type=int, default=None, help="vllm: replicas (default: visible GPUs / tp)")
-    backend.add_argument("--gpus", default=None, help="vllm: comma-separated GPU ids (default: all visible)")
-    backend.add_argument("--n-per-prompt", action="store_true", help="vllm: one request with n samples per prompt (faster; seeds per group)")  # fmt: skip
-    backend.add_argument(
-        "--gpu-memory-utilization", type=float, default=0.9, help="vllm: GPU memory fraction"
-    )
-    backend.add_argument("--enforce-eager", action="store_true", help="vllm: disable CUDA graphs")
-    backend.add_argument("--chunk-size", type=int, default=512, help="vllm: requests per engine call (progress granularity)")  # fmt: skip
+    add_sampling_arguments(parser)
+    add_backend_arguments(parser)
 
     output = parser.add_argument_group("store and report")
     output.add_argument("--output-dir", default="runs/eval", help="root of the stores and the report")
+    output.add_argument("--log-samples", action="store_true", help="also write report/samples/*.jsonl: per sample the prompt hash and chat messages, response, extracted answer, verdict")  # fmt: skip
+    output.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     output.add_argument("--no-retry-errors", action="store_true", help="on resume, keep failed requests as errors instead of retrying")  # fmt: skip
     output.add_argument("--batch-records", type=int, default=64, help="results graded and appended (fsynced) together")  # fmt: skip
     output.add_argument("--dry-run", action="store_true", help="print the plan (stores, runs done/missing, prompt and output token estimates, an example prompt) and exit")  # fmt: skip
@@ -118,7 +99,7 @@ def _add_eval(subparsers: Any) -> None:
     output.add_argument("--no-figures", action="store_true", help="report without PNG figures")
     output.add_argument("--no-progress", action="store_true", help="no progress bar")
     output.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples in the report")
-    parser.set_defaults(func=run_eval_command)
+    parser.set_defaults(func=guarded(run_eval_command))
 
 
 def _add_stats(subparsers: Any) -> None:
@@ -141,8 +122,11 @@ def _add_stats(subparsers: Any) -> None:
     report.add_argument("--report-dir", default=None, help="where to write (default: OUTPUT_DIR/report)")
     report.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     report.add_argument("--seed", type=int, default=0, help="seed of every resampling")
+    report.add_argument("--ks", type=_int_list, default=None, metavar="K1,K2,...", help="k of pass@k, maj@k, G-Pass@k (default: all / powers of 2 / 4,8,16)")  # fmt: skip
+    report.add_argument("--taus", type=_float_list, default=None, metavar="T1,T2,...", help="G-Pass@k thresholds (default 0.25,0.5,0.75,1)")  # fmt: skip
     report.add_argument("--no-figures", action="store_true", help="no PNG figures")
-    report.set_defaults(func=run_report_command)
+    report.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    report.set_defaults(func=guarded(run_report_command))
 
     compare = actions.add_parser(
         "compare",
@@ -159,7 +143,15 @@ def _add_stats(subparsers: Any) -> None:
     compare.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     compare.add_argument("--permutations", type=int, default=10000, help="Monte Carlo permutations (when runs are uneven)")  # fmt: skip
     compare.add_argument("--seed", type=int, default=0, help="seed")
-    compare.set_defaults(func=run_compare_command)
+    compare.add_argument("--allow-different-protocols", action="store_true", help="compare stores of different protocols (same benchmark), e.g. 8k vs 16k")  # fmt: skip
+    compare.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    compare.set_defaults(func=guarded(run_compare_command))
+
+    listing = actions.add_parser("benchmarks", help="list the built-in benchmarks (task, default runs, file found)",
+                                 description="Built-in benchmark names for eval -b; any .json/.jsonl/.parquet file works too, "
+                                 "with a spec for its columns: PATH:problem=KEY,answer=KEY,id=KEY,task=math|multiple_choice,name=NAME.")  # fmt: skip
+    listing.add_argument("--data-dir", default=None, help="benchmark directory (default: $DISSECT_LRM_BENCHMARKS or ../shared/data/benchmarks)")  # fmt: skip
+    listing.set_defaults(func=run_benchmarks_command)
 
     plan = actions.add_parser(
         "plan",
@@ -173,11 +165,49 @@ def _add_stats(subparsers: Any) -> None:
         "--runs-list", type=_int_list, default=[1, 4, 8, 16, 32, 64, 128], help="run counts to predict"
     )
     plan.add_argument("--trials", type=int, default=4, help="independent trials of the max gap (Table 7: 4)")
-    plan.add_argument("--target-half-width", type=float, default=1.0, help="target CI half-width in points")
+    plan.add_argument(
+        "--target-half-width",
+        type=float,
+        default=1.0,
+        help="target re-run half-width in points (problems held fixed)",
+    )
     plan.add_argument("--target-max-gap", type=float, default=1.0, help="target expected max gap in points")
     plan.add_argument("--confidence", type=float, default=0.95, help="CI confidence")
     plan.add_argument("--json", action="store_true", help="print the prediction as JSON")
-    plan.set_defaults(func=run_plan_command)
+    plan.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    plan.set_defaults(func=guarded(run_plan_command))
+
+
+class UserError(ValueError):
+    """A request that cannot be served as asked; reported on one line."""
+
+
+# What a user can cause and fix: bad files, missing models, stores that refuse to resume, bad options.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def guarded(handler: Any) -> Any:
+    """Run a handler; a user error prints one line (`error: ...`) and exits 2, --debug shows the traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        from dissect_lrm.eval.store import StoreError
+
+        try:
+            return handler(args)
+        except (*USER_ERRORS, StoreError) as error:
+            if getattr(args, "debug", False):
+                raise
+            text = " ".join(str(error).split()) or type(error).__name__
+            print(f"error: {text} (--debug for the traceback)", file=sys.stderr)
+            return 2
+
+    run.__name__ = getattr(handler, "__name__", "run")
+    return run
 
 
 def add_commands(subparsers: Any) -> None:
@@ -194,14 +224,9 @@ def _protocols(args: argparse.Namespace) -> tuple:
 
     base = preset(args.protocol).with_overrides(
         name=args.protocol_name,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_tokens=args.max_tokens,
-        max_model_len=args.max_model_len,
         runs=args.runs,
-        seed=args.seed,
-        grader=args.grader,
         noise=args.noise,
+        **sampling_overrides(args),
         noise_shots=args.noise_shots,
         prompt_style=args.prompt_style,
     )
@@ -214,36 +239,10 @@ def _protocols(args: argparse.Namespace) -> tuple:
     return (base,)
 
 
-def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    if args.backend == "hf":
-        return {"batch_size": args.batch_size, "device": args.device, "dtype": args.dtype or "float32",
-                "num_threads": args.threads}  # fmt: skip
-    if args.backend == "openai":
-        return {
-            "base_urls": args.base_url or ["http://127.0.0.1:8000/v1"],
-            "served_model_name": args.served_model_name,
-            "api_key": os.environ.get(args.api_key_env) if args.api_key_env else None,
-            "concurrency": args.concurrency,
-            "max_retries": args.max_retries,
-            "backoff_s": args.backoff,
-            "timeout_s": args.request_timeout,
-        }
-    return {
-        "tensor_parallel_size": args.tp,
-        "data_parallel_size": args.dp,
-        "gpus": args.gpus,
-        "n_per_prompt": args.n_per_prompt,
-        "gpu_memory_utilization": args.gpu_memory_utilization,
-        "enforce_eager": args.enforce_eager,
-        "dtype": args.dtype or "bfloat16",
-        "chunk_size": args.chunk_size,
-        "max_model_len": args.max_model_len or 32768,
-    }
-
-
 def run_eval_command(args: argparse.Namespace) -> int:
     from dissect_lrm.eval.benchmarks import resolve_benchmark
     from dissect_lrm.eval.protocols import EvalConfig
+    from dissect_lrm.eval.provenance import check_model
     from dissect_lrm.eval.runner import _load_tokenizer, format_plan, plan_eval, run_eval
 
     benchmarks = tuple(
@@ -256,31 +255,58 @@ def run_eval_command(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         model_name=args.model_name,
         backend=args.backend,
-        backend_options=_backend_options(args),
+        backend_options=backend_options(args),
         retry_errors=not args.no_retry_errors,
         batch_records=args.batch_records,
     )
+    check_model(args.model, args.backend, args.revision)  # before anything is planned or written
     if args.dry_run:
         tokenizer = _load_tokenizer(args.model) if Path(args.model).is_dir() else None
         print(format_plan(config, plan_eval(config), tokenizer))
         return 0
-    results = run_eval(config, progress=not args.no_progress)
+    try:
+        results = run_eval(config, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print("interrupted: the completed samples are stored; run the same command again to resume",
+              file=sys.stderr)  # fmt: skip
+        return 130
     for result in results:
         print(
             f"{result['benchmark']}/{result['protocol']}: {result['generated']} generated, "
             f"{result['already_done']} already stored, {result['errors']} errors -> {result['store']}"
         )
-    errors = sum(result["errors"] for result in results)
-    if errors:
-        print(f"warning: {errors} requests failed (error records, not graded); run the same command again to retry them",
-              file=sys.stderr)  # fmt: skip
+    _warn_failures(results)
+    if args.log_samples:
+        from dissect_lrm.eval.runner import write_samples
+
+        for path in write_samples(config):
+            print(f"samples: {path}")
     if not args.no_report:
         from dissect_lrm.eval.report import build_report
 
         report = build_report(args.output_dir, num_resamples=args.resamples, figures=not args.no_figures)
-        print(Path(report["files"]["summary.md"]).read_text())
-        print(f"report: {Path(report['files']['summary.json']).parent}")
+        _print_report(report)
     return 0
+
+
+def _warn_failures(results: list[dict[str, Any]]) -> None:
+    """Tell failures a retry can fix from those it reproduces (a prompt longer than the context)."""
+    deterministic = sum(result["deterministic_errors"] for result in results)
+    transient = sum(result["errors"] for result in results) - deterministic
+    if transient:
+        print(f"warning: {transient} requests failed transiently (timeouts, overload; error records, not graded); "
+              "run the same command again to retry them", file=sys.stderr)  # fmt: skip
+    if deterministic:
+        print(f"warning: {deterministic} requests failed deterministically (e.g. a prompt longer than the context); "
+              "a retry reproduces them: the report lists their problems as 'no result' and its conservative "
+              "score counts them wrong", file=sys.stderr)  # fmt: skip
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    for skipped in report["skipped"]:
+        print(f"warning: {skipped['store']}: skipped ({skipped['error']})", file=sys.stderr)
+    print(Path(report["files"]["summary.md"]).read_text())
+    print(f"report: {Path(report['files']['summary.json']).parent}")
 
 
 def run_report_command(args: argparse.Namespace) -> int:
@@ -288,26 +314,39 @@ def run_report_command(args: argparse.Namespace) -> int:
 
     report = build_report(
         args.output_dir, args.report_dir, seed=args.seed, num_resamples=args.resamples,
-        figures=not args.no_figures, stores=args.store,
+        figures=not args.no_figures, stores=args.store, ks=args.ks, taus=args.taus,
     )  # fmt: skip
     if not report["entries"]:
-        print(f"no stores found under {args.output_dir}", file=sys.stderr)
+        for skipped in report["skipped"]:
+            print(f"warning: {skipped['store']}: skipped ({skipped['error']})", file=sys.stderr)
+        print(f"no readable stores under {args.output_dir}", file=sys.stderr)
         return 1
-    print(Path(report["files"]["summary.md"]).read_text())
-    print(f"report: {Path(report['files']['summary.json']).parent}")
+    _print_report(report)
     return 0
 
 
-def _aligned(path_a: str, path_b: str) -> tuple[Any, Any, list[str]]:
+def _aligned(path_a: str, path_b: str, allow_protocols: bool = False) -> tuple[Any, Any, list[str]]:
+    """Rows of the problems both stores hold, paired by problem id within the same benchmark content."""
     from dissect_lrm.eval.report import store_view
     from dissect_lrm.eval.store import Store
 
-    view_a, view_b = store_view(Store.read(path_a)), store_view(Store.read(path_b))
+    view_a = store_view(Store.read(path_a), answer_classes=False)
+    view_b = store_view(Store.read(path_b), answer_classes=False)
+    if view_a.fingerprint != view_b.fingerprint:
+        raise UserError(
+            f"the stores hold different benchmarks ({view_a.benchmark} [{view_a.fingerprint}] vs "
+            f"{view_b.benchmark} [{view_b.fingerprint}]): a paired comparison needs the same problems"
+        )
+    if view_a.protocol_hash != view_b.protocol_hash and not allow_protocols:
+        raise UserError(
+            f"the stores were generated under different protocols ({view_a.protocol} [{view_a.protocol_hash}] vs "
+            f"{view_b.protocol} [{view_b.protocol_hash}]); pass --allow-different-protocols to compare anyway"
+        )
     if view_a.data is None or view_b.data is None:
-        raise SystemExit("a store has no successful records")
+        raise UserError("a store has no successful records")
     shared = [pid for pid in view_a.problem_ids if pid in set(view_b.problem_ids)]
     if not shared:
-        raise SystemExit("the two stores have no problem in common")
+        raise UserError("the two stores have no problem with a result in common")
     rows_a = [view_a.problem_ids.index(pid) for pid in shared]
     rows_b = [view_b.problem_ids.index(pid) for pid in shared]
     return (view_a, rows_a), (view_b, rows_b), shared
@@ -316,7 +355,9 @@ def _aligned(path_a: str, path_b: str) -> tuple[Any, Any, list[str]]:
 def run_compare_command(args: argparse.Namespace) -> int:
     from dissect_lrm.eval.stats import paired_comparison, to_jsonable
 
-    (view_a, rows_a), (view_b, rows_b), shared = _aligned(args.store_a, args.store_b)
+    (view_a, rows_a), (view_b, rows_b), shared = _aligned(
+        args.store_a, args.store_b, args.allow_different_protocols
+    )
     data_a, data_b = view_a.data, view_b.data
     mask_a = None if data_a.mask is None else data_a.mask[rows_a]
     mask_b = None if data_b.mask is None else data_b.mask[rows_b]
@@ -331,12 +372,21 @@ def run_compare_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_benchmarks_command(args: argparse.Namespace) -> int:
+    from dissect_lrm.eval.benchmarks import list_benchmarks
+
+    print(f"{'name':<16}{'task':<18}{'runs':>5}  file")
+    for row in list_benchmarks(args.data_dir):
+        print(f"{row['name']:<16}{row['task']:<18}{row['default_runs']:>5}  {row['path'] or '(not found)'}")
+    return 0
+
+
 def run_plan_command(args: argparse.Namespace) -> int:
     from dissect_lrm.eval.report import store_view
     from dissect_lrm.eval.stats import RunPlanner, to_jsonable
     from dissect_lrm.eval.store import Store
 
-    view = store_view(Store.read(args.store))
+    view = store_view(Store.read(args.store), answer_classes=False)
     if view.data is None:
         print(f"{args.store}: no successful records", file=sys.stderr)
         return 1
@@ -350,11 +400,15 @@ def run_plan_command(args: argparse.Namespace) -> int:
         return 0
     print(f"{view.model} / {view.benchmark} / {view.protocol}: {view.data.num_problems} problems, "
           f"{view.data.num_runs} runs stored")  # fmt: skip
-    print(f"{'runs':>6}{'score sd':>10}{'CI half-width':>15}{'E[max gap]':>12}   (points)")
+    print(
+        f"{'runs':>6}{'score sd':>10}{'re-run ±':>15}{'E[max gap]':>12}   (points; re-run ±: where another R runs on the same problems land, not the report's CI)"
+    )
     for row in result["plan"]:
-        print(f"{row['runs']:>6}{100 * row['sd']:>10.2f}{100 * row['ci_half_width']:>15.2f}{100 * row['expected_max_gap']:>12.2f}")  # fmt: skip
+        print(f"{row['runs']:>6}{100 * row['sd']:>10.2f}{100 * row['rerun_half_width']:>15.2f}{100 * row['expected_max_gap']:>12.2f}")  # fmt: skip
     recommend = result["recommend"]
-    print(f"runs for CI half-width <= {args.target_half_width} points: {recommend['runs_for_half_width']}")
+    print(
+        f"runs for re-run half-width <= {args.target_half_width} points: {recommend['runs_for_rerun_half_width']}"
+    )
     print(f"runs for expected max gap <= {args.target_max_gap} points ({args.trials} trials): {recommend['runs_for_max_gap']}")  # fmt: skip
     print(
         f"share of score variance carried by uncertain problems: {100 * result['variance_share_uncertain']:.1f}%"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import lru_cache
+from statistics import NormalDist
 
 import numpy as np
 
@@ -19,17 +20,10 @@ def normal_cdf(x: np.ndarray | float) -> np.ndarray:
 
 
 def normal_quantile(probability: float) -> float:
-    """Inverse standard normal CDF by bisection (only called with a handful of scalars)."""
+    """Inverse standard normal CDF (the standard library's NormalDist: no scipy dependency needed)."""
     if not 0.0 < probability < 1.0:
         raise ValueError(f"probability must be in (0, 1), got {probability}")
-    low, high = -40.0, 40.0
-    for _ in range(200):
-        mid = 0.5 * (low + high)
-        if float(normal_cdf(mid)) < probability:
-            low = mid
-        else:
-            high = mid
-    return 0.5 * (low + high)
+    return NormalDist().inv_cdf(probability)
 
 
 @lru_cache(maxsize=64)
@@ -79,6 +73,8 @@ def score_sd(accuracy: np.ndarray, runs: int, observed_runs: np.ndarray | int | 
     return float(math.sqrt(variance.sum() / runs) / variance.size)
 
 
+# The planner's interval is about re-running the same problems: "where would the score of another R runs
+# land". The report's CI resamples problems and runs (a claim about the model); the names keep them apart.
 def plan_runs(
     accuracy: np.ndarray,
     runs_list: Sequence[int] = (1, 4, 8, 16, 32, 64, 128),
@@ -86,7 +82,11 @@ def plan_runs(
     confidence: float = 0.95,
     observed_runs: np.ndarray | int | None = None,
 ) -> list[dict[str, float]]:
-    """Predicted score sd, CI half-width and expected max gap between `trials` trials, per run count.
+    """Predicted score sd, re-run half-width and expected max gap between `trials` trials, per run count.
+
+    rerun_half_width: z * sd, the half-width of the range where the avg@R score of a fresh set of R runs
+    on the same problems falls with `confidence` (problems held fixed; not the report's CI, which also
+    resamples problems).
 
     Normal approximation of the avg@R score (a sum of P*R independent Bernoullis); the expected max gap
     is sd * E[range of `trials` normals], the quantity of the paper's Table 7.
@@ -97,7 +97,7 @@ def plan_runs(
     for runs in runs_list:
         sd = score_sd(accuracy, int(runs), observed_runs)
         rows.append(
-            {"runs": int(runs), "sd": sd, "ci_half_width": z * sd, "expected_max_gap": range_factor * sd}
+            {"runs": int(runs), "sd": sd, "rerun_half_width": z * sd, "expected_max_gap": range_factor * sd}
         )
     return rows
 
@@ -110,15 +110,15 @@ def recommend_runs(
     confidence: float = 0.95,
     observed_runs: np.ndarray | int | None = None,
 ) -> dict[str, int | None]:
-    """Smallest run counts whose predicted CI half-width / expected max gap meet the targets (fractions).
+    """Smallest run counts whose predicted re-run half-width / expected max gap meet the targets (fractions).
 
     Both predictions scale as 1/sqrt(R), so the answer is a closed form; None where no target is given.
     """
     variance = problem_variances(accuracy, observed_runs)
     sd_one_run = math.sqrt(variance.sum()) / variance.size
-    result: dict[str, int | None] = {"runs_for_half_width": None, "runs_for_max_gap": None}
+    result: dict[str, int | None] = {"runs_for_rerun_half_width": None, "runs_for_max_gap": None}
     for key, target, factor in (
-        ("runs_for_half_width", target_half_width, normal_quantile(0.5 + confidence / 2.0)),
+        ("runs_for_rerun_half_width", target_half_width, normal_quantile(0.5 + confidence / 2.0)),
         ("runs_for_max_gap", target_max_gap, expected_normal_range(trials)),
     ):
         if target is None:

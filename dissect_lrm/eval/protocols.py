@@ -89,6 +89,11 @@ class Protocol:
     runs: int | None = None  # None: PAPER_RUNS[benchmark] (Table 5), else this count for every benchmark
     runs_per_benchmark: tuple[tuple[str, int], ...] = ()  # overrides for single benchmarks
     seed: int = 0  # base of every per-(problem, run) seed
+    # Optional sampling and prompt settings (off by default: the paper sets none of them).
+    top_k: int | None = None  # None: no top-k truncation
+    min_p: float | None = None
+    stop: tuple[str, ...] = ()  # extra stop strings
+    system_prompt: str | None = None  # a system turn before the user turn
 
     def __post_init__(self) -> None:
         if not self.name or any(ch in self.name for ch in "/\\ "):
@@ -107,6 +112,12 @@ class Protocol:
             noise_prefix(self.noise, self.noise_shots)  # validates kind and shots
         if self.grader not in ("robust", "deepscaler"):
             raise ValueError(f"grader must be 'robust' or 'deepscaler', got {self.grader!r}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1 (or unset), got {self.top_k}")
+        if self.min_p is not None and not 0 <= self.min_p <= 1:
+            raise ValueError(f"min_p must be in [0, 1], got {self.min_p}")
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
         counts = [self.runs] if self.runs is not None else []
         counts += [count for _, count in self.runs_per_benchmark]
         if any(count < 1 for count in counts):
@@ -138,8 +149,11 @@ class Protocol:
         return text
 
     def messages(self, problem: EvalProblem) -> list[dict[str, str]]:
-        """Chat messages for the R1-distill template: no system prompt, one user turn."""
-        return [{"role": "user", "content": self.user_message(problem)}]
+        """Chat messages: one user turn (the R1-distill template has no system prompt), or system + user."""
+        user = {"role": "user", "content": self.user_message(problem)}
+        if self.system_prompt:
+            return [{"role": "system", "content": self.system_prompt}, user]
+        return [user]
 
     def sampling(self) -> dict[str, float]:
         """temperature/top_p as sent to a backend; greedy sends top_p 1 so that nothing is truncated."""
@@ -150,12 +164,14 @@ class Protocol:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["runs_per_benchmark"] = [list(item) for item in self.runs_per_benchmark]
+        data["stop"] = list(self.stop)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Protocol:
         values = dict(data)
         values["runs_per_benchmark"] = tuple(tuple(item) for item in values.get("runs_per_benchmark", ()))
+        values["stop"] = tuple(values.get("stop", ()))
         return cls(**values)
 
     def hash_fields(self) -> dict[str, Any]:
@@ -169,6 +185,9 @@ class Protocol:
             data.pop(key)
         if self.noise is None:
             data.pop("noise_shots")
+        for key, default in (("top_k", None), ("min_p", None), ("stop", []), ("system_prompt", None)):
+            if data[key] == default:  # unset options leave the hash of stores written before they existed
+                data.pop(key)
         return data
 
     @property

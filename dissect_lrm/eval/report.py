@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,9 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from dissect_lrm.eval.backends.base import failure_kind
+from dissect_lrm.eval.grading import answer_labels
 from dissect_lrm.eval.protocols import Protocol
+from dissect_lrm.eval.provenance import run_environment
 from dissect_lrm.eval.stats import EvalData, default_metrics, summarize, to_jsonable
-from dissect_lrm.eval.store import Store, find_stores
+from dissect_lrm.eval.store import IDENTITY_KEYS, Store, StoreError, find_stores
+from dissect_lrm.reward.compute_score import is_multiple_choice
 
 GREEDY_PROTOCOL = "greedy"  # a store of this name supplies greedy correctness to the other protocols
 
@@ -37,10 +42,18 @@ class StoreView:
     missing: int
     problems_without_result: int
     finish_reasons: dict[str, int]
+    provenance: dict[str, Any] | None = None  # the store header's identity, timings of the records
+    num_problems: int = 0  # every problem of the benchmark, with a result or not
+    fingerprint: str = ""  # the benchmark content's fingerprint (pairs problems across stores)
+    failures: dict[str, int] | None = None  # effective error records by failure_kind
 
 
-def store_view(store: Store, runs: int | None = None) -> StoreView:
-    """Build the (problems x runs) matrices; failed or missing runs are masked out, never counted wrong."""
+def store_view(store: Store, runs: int | None = None, answer_classes: bool = True) -> StoreView:
+    """Build the (problems x runs) matrices; failed or missing runs are masked out, never counted wrong.
+
+    answer_classes: label the extracted answers by the grader's equivalence classes (for maj@k; it
+    grades answer pairs, so commands that need no votes turn it off).
+    """
     header = store.header
     effective = store.records()
     protocol = Protocol.from_dict(header["protocol"])
@@ -56,6 +69,7 @@ def store_view(store: Store, runs: int | None = None) -> StoreView:
     answers = np.full(shape, None, dtype=object)
     tokens = np.zeros(shape, dtype=np.float64)
     errors = sum(1 for record in effective.values() if not record.ok)
+    failures = Counter(failure_kind(r.error or "") for r in effective.values() if not r.ok)
     for row, pid in enumerate(ok_problems):
         for run in range(runs):
             record = effective.get((pid, run))
@@ -65,7 +79,25 @@ def store_view(store: Store, runs: int | None = None) -> StoreView:
             correct[row, run] = bool(record.correct)
             answers[row, run] = record.extracted
             tokens[row, run] = record.num_tokens or 0
-    data = EvalData(correct=correct, mask=mask, answers=answers, tokens=tokens) if ok_problems else None
+    created = [record.created for record in store.all_records if record.created]
+    provenance = {key: header.get(key) for key in IDENTITY_KEYS}
+    provenance["store_created"] = header.get("created")
+    provenance["timings"] = {
+        "first_record": min(created, default=None),
+        "last_record": max(created, default=None),
+        "generation_seconds": round(sum(record.latency_s for record in store.all_records), 3),
+    }
+    data = None
+    if ok_problems:
+        protocol_choice = protocol.prompt_style == "multiple_choice" or is_multiple_choice(
+            header["benchmark"]
+        )
+        labels = (
+            answer_labels(answers, correct & mask, protocol.grader, protocol_choice)
+            if answer_classes
+            else None
+        )
+        data = EvalData(correct=correct, mask=mask, answers=labels, tokens=tokens)
     return StoreView(
         path=store.path,
         model=header["model"],
@@ -79,6 +111,10 @@ def store_view(store: Store, runs: int | None = None) -> StoreView:
         missing=num_problems * runs - int(mask.sum()) - errors,
         problems_without_result=num_problems - len(ok_problems),
         finish_reasons=dict(Counter(r.finish_reason or "error" for r in effective.values())),
+        provenance=provenance,
+        num_problems=num_problems,
+        fingerprint=str(header.get("benchmark_fingerprint", "")),
+        failures={"deterministic": failures["deterministic"], "transient": failures["transient"]},
     )
 
 
@@ -104,9 +140,13 @@ def table_row(entry: dict[str, Any]) -> dict[str, Any]:
     avg = stats.get("avg_pass@1") or {}
     ci = avg.get("ci") or {}
     runs = stats.get("num_runs")
-    pass_k = (stats.get("pass@k") or {}).get(str(runs))
+    # the largest k every problem allows (a failed run lowers it by one, it does not drop the column)
+    pass_curve = stats.get("pass@k") or {}
+    pass_k_runs = max((int(k) for k in pass_curve), default=None)
+    pass_k = pass_curve.get(str(pass_k_runs))
     maj = stats.get("maj@k") or {}
-    maj_k = maj.get(str(runs)) if maj else None
+    maj_k_runs = max((int(k) for k in maj), default=None)
+    maj_k = maj.get(str(maj_k_runs))
     gaps = stats.get("max_gap") or {}
     gap_runs = max((int(k) for k in gaps), default=None)
     tokens = (stats.get("tokens") or {}).get("mean_tokens")
@@ -116,20 +156,26 @@ def table_row(entry: dict[str, Any]) -> dict[str, Any]:
         "model": entry["model"],
         "benchmark": entry["benchmark"],
         "protocol": entry["protocol"],
-        "problems": stats.get("num_problems", 0),
+        "problems": entry.get("problems", stats.get("num_problems", 0)),
+        "no_result": entry.get("problems_without_result", 0),
         "runs": runs,
         "avg_pass@1": mean,
+        "avg_pass@1_se": _pct(avg.get("sem_problems")),
+        "conservative_avg_pass@1": _pct(entry.get("conservative_avg_pass@1")),
         "ci95_half_width": half,
         "ci95_low": _pct(ci.get("low")),
         "ci95_high": _pct(ci.get("high")),
         "std_over_runs": _pct(avg.get("std_over_runs")),
         "pass@k": _pct(pass_k),
+        "pass@k_k": pass_k_runs,
         "maj@k": _pct(maj_k),
+        "maj@k_k": maj_k_runs,
         "uncertain_%": _pct((stats.get("accuracy_histogram") or {}).get("uncertain_ratio")),
         "max_gap_runs": gap_runs,
         "max_gap": _pct(gaps[str(gap_runs)]["mean_gap"]) if gap_runs is not None else None,
         "mean_tokens": tokens,
         "errors": entry["errors"],
+        "deterministic_errors": (entry.get("failures") or {}).get("deterministic", 0),
         "missing": entry["missing"],
     }
 
@@ -142,22 +188,34 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+MARKDOWN_NOTES = (
+    "avg pass@1 ± CI95: mean over the problems with a result, 95% bootstrap interval with problems and runs "
+    "resampled; SE: standard error over problems. conservative: problems without any result (every request "
+    "failed) counted wrong, over all problems. no result: such problems (they are not in avg pass@1). "
+    "pass@k / maj@k at the largest k every problem has runs for. errors (det.): failed requests "
+    "(deterministic ones, which a retry reproduces)."
+)
+
+
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
-    header = ["model", "benchmark", "protocol", "problems", "runs", "avg pass@1 ± CI95", "std runs",
-              "pass@k", "maj@k", "uncertain %", "max gap (4 trials x r)", "mean tokens", "errors", "missing"]  # fmt: skip
+    header = ["model", "benchmark", "protocol", "problems", "no result", "runs", "avg pass@1 ± CI95", "SE",
+              "conservative", "std runs", "pass@k", "maj@k", "uncertain %", "max gap (4 trials x r)",
+              "mean tokens", "errors (det.)", "missing"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         score = (
             "-" if row["avg_pass@1"] is None else f"{row['avg_pass@1']:.2f} ± {_fmt(row['ci95_half_width'])}"
         )
         gap = "-" if row["max_gap"] is None else f"{row['max_gap']:.2f} (r={row['max_gap_runs']})"
-        k = row["runs"]
-        cells = [row["model"], row["benchmark"], row["protocol"], _fmt(row["problems"]), _fmt(k), score,
-                 _fmt(row["std_over_runs"]), f"{_fmt(row['pass@k'])} (k={k})", _fmt(row["maj@k"]),
-                 _fmt(row["uncertain_%"]), gap, _fmt(row["mean_tokens"], 0), _fmt(row["errors"]),
+        pass_k = "-" if row["pass@k"] is None else f"{row['pass@k']:.2f} (k={row['pass@k_k']})"
+        maj_k = "-" if row["maj@k"] is None else f"{row['maj@k']:.2f} (k={row['maj@k_k']})"
+        cells = [row["model"], row["benchmark"], row["protocol"], _fmt(row["problems"]), _fmt(row["no_result"]),
+                 _fmt(row["runs"]), score, _fmt(row["avg_pass@1_se"]), _fmt(row["conservative_avg_pass@1"]),
+                 _fmt(row["std_over_runs"]), pass_k, maj_k, _fmt(row["uncertain_%"]), gap,
+                 _fmt(row["mean_tokens"], 0), f"{row['errors']} ({row['deterministic_errors']})",
                  _fmt(row["missing"])]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + MARKDOWN_NOTES + "\n"
 
 
 def csv_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -186,7 +244,11 @@ def plot_histogram(entry: dict[str, Any], path: Path) -> Path:
     edges = [float(label.strip("[]()").split(",")[0]) for label in hist["bins"]]
     colors = ["tab:orange" if low <= edge < high else "tab:blue" for edge in edges]
     figure, axis = plt.subplots(figsize=(5, 3.2))
-    axis.bar(hist["bins"], hist["counts"], color=colors)
+    bars = axis.bar(hist["bins"], hist["counts"], color=colors)
+    uncertain = [bar for bar, color in zip(bars, colors) if color == "tab:orange"]
+    if uncertain:
+        uncertain[0].set_label(f"uncertain: accuracy in [{low:g}, {high:g})")
+        axis.legend(fontsize=7)
     axis.set_xlabel("per-problem accuracy")
     axis.set_ylabel("problems")
     axis.set_title(
@@ -217,11 +279,12 @@ def plot_spread(entries: Sequence[dict[str, Any]], path: Path) -> Path | None:
         mean = [100 * gaps[str(r)]["mean_gap"] for r in runs]
         q95 = [100 * gaps[str(r)]["q95_gap"] for r in runs]
         (line,) = axis.plot(runs, mean, marker="o", label=f"{entry['model']} ({entry['protocol']})")
-        axis.fill_between(runs, mean, q95, color=line.get_color(), alpha=0.15)
+        axis.fill_between(runs, mean, q95, color=line.get_color(), alpha=0.15,
+                          label="shaded: mean to 95th percentile of the gap over draws")  # fmt: skip
         plan = (entry["stats"].get("planner") or {}).get("plan") or []
         if plan:
             axis.plot([p["runs"] for p in plan], [100 * p["expected_max_gap"] for p in plan],
-                      linestyle="--", color=line.get_color(), alpha=0.6)  # fmt: skip
+                      linestyle="--", color=line.get_color(), alpha=0.6, label="predicted (planner)")  # fmt: skip
     axis.set_xscale("log", base=2)
     axis.set_xlabel("runs per trial")
     axis.set_ylabel("max gap between 4 trials (points)")
@@ -240,12 +303,20 @@ def build_report(
     num_resamples: int = 1000,
     figures: bool = True,
     stores: Sequence[str | Path] | None = None,
+    ks: Sequence[int] | None = None,
+    taus: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Summarise every store under `output_dir` (or the given ones) into report_dir (default output_dir/report)."""
+    started = time.perf_counter()
     report_path = Path(report_dir) if report_dir is not None else Path(output_dir) / "report"
     report_path.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in stores] if stores is not None else find_stores(output_dir)
-    views = [store_view(Store.read(path)) for path in paths]
+    views, skipped = [], []
+    for path in paths:
+        try:
+            views.append(store_view(Store.read(path)))
+        except (StoreError, KeyError, TypeError, ValueError) as error:  # one bad store never hides the others
+            skipped.append({"store": str(path), "error": f"{type(error).__name__}: {error}"})
     greedy = {(v.model, v.benchmark): v for v in views if v.protocol == GREEDY_PROTOCOL}
     entries = []
     for view in views:
@@ -254,9 +325,8 @@ def build_report(
             if view.protocol == GREEDY_PROTOCOL
             else _with_greedy(view, greedy.get((view.model, view.benchmark)))
         )
-        stats = (
-            summarize(data, default_metrics(data, seed=seed, num_resamples=num_resamples)) if data else None
-        )
+        stats = summarize(data, default_metrics(data, seed, num_resamples, ks, taus)) if data else None
+        accuracy_sum = float(data.accuracy.sum()) if data is not None else 0.0
         entries.append(
             {
                 "model": view.model,
@@ -267,8 +337,12 @@ def build_report(
                 "records": view.records,
                 "errors": view.errors,
                 "missing": view.missing,
+                "problems": view.num_problems,
                 "problems_without_result": view.problems_without_result,
+                "conservative_avg_pass@1": accuracy_sum / view.num_problems if view.num_problems else None,
+                "failures": view.failures,
                 "finish_reasons": view.finish_reasons,
+                "provenance": view.provenance,
                 "stats": stats,
             }
         )
@@ -278,10 +352,28 @@ def build_report(
         "summary.md": report_path / "summary.md",
         "summary.csv": report_path / "summary.csv",
     }
-    settings = {"seed": seed, "num_resamples": num_resamples}
-    files["summary.json"].write_text(
-        json.dumps(to_jsonable({"settings": settings, "entries": entries}), indent=1)
+    settings = {"seed": seed, "num_resamples": num_resamples, "ks": ks, "taus": taus}
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    provenance = {
+        **run_environment(),
+        "created": stamp,
+        "report_seconds": round(time.perf_counter() - started, 3),
+    }
+    summary = json.dumps(
+        to_jsonable({"settings": settings, "provenance": provenance, "entries": entries, "skipped": skipped}),
+        indent=1,
     )
+    files["summary.json"].write_text(summary)
+    # summary.json is the latest; every report also stays under history/ (never overwritten by the next).
+    history = report_path / "history"
+    history.mkdir(exist_ok=True)
+    archived = history / f"summary-{stamp}.json"
+    number = 1
+    while archived.exists():
+        number += 1
+        archived = history / f"summary-{stamp}-{number}.json"
+    archived.write_text(summary)
+    files["history"] = archived
     files["summary.md"].write_text(markdown_table(rows))
     files["summary.csv"].write_text(csv_table(rows))
     figure_paths: list[str] = []
@@ -306,6 +398,7 @@ def build_report(
                     figure_paths.append(str(drawn))
     return {
         "entries": entries,
+        "skipped": skipped,
         "rows": rows,
         "files": {k: str(v) for k, v in files.items()},
         "figures": figure_paths,

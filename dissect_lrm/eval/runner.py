@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dissect_lrm.eval.backends import Backend, GenerationRequest, GenerationResult, create_backend
-from dissect_lrm.eval.benchmarks import Benchmark, EvalProblem
+from dissect_lrm.eval.backends import (
+    Backend,
+    GenerationRequest,
+    GenerationResult,
+    create_backend,
+    failure_kind,
+)
+from dissect_lrm.eval.benchmarks import Benchmark
+from dissect_lrm.eval.grading import grade
 from dissect_lrm.eval.protocols import EvalConfig, Protocol, derive_seed
+from dissect_lrm.eval.provenance import model_identity
 from dissect_lrm.eval.store import Record, Store, StoreError, make_header
-from dissect_lrm.reward.compute_score import compute_scores, is_multiple_choice
 
 CHARS_PER_TOKEN = 3.5  # rough prompt-size estimate when no tokenizer is at hand (dry runs of remote models)
-
-
-def data_source_for(benchmark: str, problem: EvalProblem) -> str:
-    """The data_source the grader routes on: multiple choice by task, never by an accidental name match."""
-    if problem.task == "multiple_choice":
-        return f"multiple_choice/{benchmark}"
-    return "math" if is_multiple_choice(benchmark) else benchmark
-
-
-def grade(
-    benchmark: str, protocol: Protocol, problems: Sequence[EvalProblem], responses: Sequence[str]
-) -> list[dict[str, Any]]:
-    """Grade with exactly the training reward (`compute_scores`), so eval and training agree on a sample."""
-    return compute_scores(
-        [data_source_for(benchmark, problem) for problem in problems],
-        list(responses),
-        [list(problem.answers) for problem in problems],
-        [{"task": problem.task, "question": problem.problem} for problem in problems],
-        mode=protocol.grader,
-        think="required",
-    )
 
 
 @dataclass
@@ -58,7 +46,10 @@ class StorePlan:
 
 
 def _header_for(config: EvalConfig, benchmark: Benchmark, protocol: Protocol) -> dict[str, Any]:
-    return make_header(config.model_slug, benchmark.name, benchmark.fingerprint, protocol, len(benchmark))
+    identity = model_identity(config.model, config.backend, config.backend_options)
+    return make_header(
+        config.model_slug, benchmark.name, benchmark.fingerprint, protocol, len(benchmark), identity
+    )
 
 
 def plan_store(
@@ -173,6 +164,9 @@ def _make_request(
         top_p=sampling["top_p"],
         max_tokens=protocol.max_tokens,
         max_model_len=protocol.max_model_len,
+        top_k=protocol.top_k,
+        min_p=protocol.min_p,
+        stop=protocol.stop,
     )
 
 
@@ -185,7 +179,7 @@ def _records(
     graded = [item for item in pending if item[3].error is None]
     grades = grade(
         benchmark.name,
-        protocol,
+        protocol.grader,
         [benchmark.problems[index] for index, _, _, _ in graded],
         [result.response or "" for _, _, _, result in graded],
     )
@@ -223,48 +217,77 @@ def run_store(
     get_backend: Callable[[], Backend],
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Fill one store: open (lock, repair, check), generate the missing pairs, grade and append in batches."""
+    """Fill one store: open (lock, repair, check), generate the missing pairs, grade and append in batches.
+
+    A store this call created is removed again if it fails before any record was written (a backend
+    that cannot start leaves no empty store behind).
+    """
     path = Store.path_for(config.output_dir, config.model_slug, benchmark.name, protocol.name)
-    with Store.open(path, _header_for(config, benchmark, protocol)) as store:
-        plan = plan_store(config, benchmark, protocol, store)
-        stats = {"store": str(path), "benchmark": benchmark.name, "protocol": protocol.name,
-                 "generated": 0, "errors": 0, "already_done": plan.done}  # fmt: skip
-        if not plan.missing:
-            return stats
-        backend = get_backend()
-        requests = [_make_request(config, protocol, benchmark, index, run) for index, run in plan.missing]
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+    created = not path.exists()
+    made_dirs = [parent for parent in reversed(path.parents) if not parent.exists()]
+    store = Store.open(path, _header_for(config, benchmark, protocol))
+    try:
+        return _fill(config, benchmark, protocol, get_backend, progress, store)
+    except BaseException:
+        if created and not store.all_records:
+            store.close()
+            path.unlink(missing_ok=True)
+            for directory in reversed(made_dirs):
+                if directory.is_dir() and not any(directory.iterdir()):
+                    directory.rmdir()
+        raise
+    finally:
+        store.close()
 
-            bar = tqdm(total=plan.total, initial=plan.done, desc=f"{benchmark.name}/{protocol.name}",
-                       unit="sample", dynamic_ncols=True)  # fmt: skip
-        pending: list[tuple[int, int, GenerationRequest, GenerationResult]] = []
-        try:
-            for position, result in backend.generate(requests):
-                index, run = plan.missing[position]
-                pending.append((index, run, requests[position], result))
-                if len(pending) >= config.batch_records:
-                    stats["errors"] += _flush(store, benchmark, protocol, pending)
-                    stats["generated"] += len(pending)
-                    pending = []
-                if bar is not None:
-                    bar.update(1)
-                    if stats["errors"]:
-                        bar.set_postfix(errors=stats["errors"], refresh=False)
-        finally:
-            if pending:  # also on Ctrl-C: what was generated is kept
-                stats["errors"] += _flush(store, benchmark, protocol, pending)
-                stats["generated"] += len(pending)
+
+def _fill(
+    config: EvalConfig,
+    benchmark: Benchmark,
+    protocol: Protocol,
+    get_backend: Callable[[], Backend],
+    progress: bool,
+    store: Store,
+) -> dict[str, Any]:
+    plan = plan_store(config, benchmark, protocol, store)
+    stats = {"store": str(store.path), "benchmark": benchmark.name, "protocol": protocol.name,
+             "generated": 0, "errors": 0, "deterministic_errors": 0, "already_done": plan.done}  # fmt: skip
+    if not plan.missing:
+        return stats
+    backend = get_backend()
+    requests = [_make_request(config, protocol, benchmark, index, run) for index, run in plan.missing]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=plan.total, initial=plan.done, desc=f"{benchmark.name}/{protocol.name}",
+                   unit="sample", dynamic_ncols=True)  # fmt: skip
+    pending: list[tuple[int, int, GenerationRequest, GenerationResult]] = []
+
+    def flush() -> None:
+        records = _records(benchmark, protocol, pending)
+        store.append(records)
+        failed = [record for record in records if not record.ok]
+        stats["errors"] += len(failed)
+        stats["deterministic_errors"] += sum(failure_kind(r.error or "") == "deterministic" for r in failed)
+        stats["generated"] += len(pending)
+        pending.clear()
+
+    try:
+        for position, result in backend.generate(requests):
+            index, run = plan.missing[position]
+            pending.append((index, run, requests[position], result))
+            if len(pending) >= config.batch_records:
+                flush()
             if bar is not None:
-                bar.close()
+                bar.update(1)
+                if stats["errors"]:
+                    bar.set_postfix(errors=stats["errors"], refresh=False)
+    finally:
+        if pending:  # also on Ctrl-C: what was generated is kept
+            flush()
+        if bar is not None:
+            bar.close()
     return stats
-
-
-def _flush(store: Store, benchmark: Benchmark, protocol: Protocol, pending: list) -> int:
-    records = _records(benchmark, protocol, pending)
-    store.append(records)
-    return sum(1 for record in records if not record.ok)
 
 
 def run_eval(
@@ -289,3 +312,45 @@ def run_eval(
         if backend is None and "backend" in holder:
             holder["backend"].close()
     return results
+
+
+def prompt_hash(messages: Sequence[dict[str, str]]) -> str:
+    """sha256 of the chat messages sent (the chat template applied to them is hashed in the store header)."""
+    return hashlib.sha256(
+        json.dumps(list(messages), sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()[:16]
+
+
+def write_samples(config: EvalConfig, directory: str | Path | None = None) -> list[Path]:
+    """Per-sample details of every store of `config` for error analysis, one JSONL per store.
+
+    Each line: problem id and run, seed, prompt hash and the chat messages, gold answers, response,
+    extracted answer, verdict, finish reason, tokens, error. Written to <output-dir>/samples/ by default.
+    """
+    root = Path(directory) if directory is not None else Path(config.output_dir) / "samples"
+    written = []
+    for protocol in config.protocols:
+        for benchmark in config.benchmarks:
+            path = Store.path_for(config.output_dir, config.model_slug, benchmark.name, protocol.name)
+            if not path.exists():
+                continue
+            store = Store.read(path)
+            by_id = {problem.id: problem for problem in benchmark.problems}
+            target = root / f"{config.model_slug}__{benchmark.name}__{protocol.name}.jsonl"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("w", encoding="utf-8") as handle:
+                for record in sorted(store.records().values(), key=lambda r: (r.problem_index, r.run)):
+                    problem = by_id.get(record.problem_id)
+                    messages = protocol.messages(problem) if problem is not None else None
+                    line = {
+                        "model": config.model_slug, "benchmark": benchmark.name, "protocol": protocol.name,
+                        "problem_id": record.problem_id, "run": record.run, "seed": record.seed,
+                        "prompt_sha256": prompt_hash(messages) if messages else None,
+                        "chat_template_sha256": store.header.get("chat_template_sha256"),
+                        "messages": messages, "gold": list(problem.answers) if problem else None,
+                        "response": record.response, "extracted": record.extracted, "correct": record.correct,
+                        "finish_reason": record.finish_reason, "num_tokens": record.num_tokens, "error": record.error,
+                    }  # fmt: skip
+                    handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            written.append(target)
+    return written

@@ -14,7 +14,11 @@ from typing import Any
 
 from dissect_lrm.eval.protocols import Protocol
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the header records backend, model identity, generation options and versions
+# Header keys that identify what produced the records (see eval.provenance.model_identity).
+IDENTITY_KEYS: tuple[str, ...] = (
+    "backend", "model_path", "model_revision", "model_fingerprint", "chat_template_sha256", "generation", "versions",
+)  # fmt: skip
 # Fields that differ between two otherwise identical runs (wall clock); ignored when comparing records.
 TIMING_FIELDS: tuple[str, ...] = ("latency_s", "created")
 
@@ -69,9 +73,16 @@ def comparable(record: Record) -> dict[str, Any]:
 
 
 def make_header(
-    model: str, benchmark: str, fingerprint: str, protocol: Protocol, num_problems: int
+    model: str,
+    benchmark: str,
+    fingerprint: str,
+    protocol: Protocol,
+    num_problems: int,
+    identity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The first line of a store; `identity` is eval.provenance.model_identity (backend, model, versions)."""
     return {
+        **(identity or {}),
         "kind": "header",
         "schema": SCHEMA_VERSION,
         "model": model,
@@ -203,8 +214,12 @@ class Store:
 
     @staticmethod
     def check_header(path: Path, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
+        """Refuse to resume a store written by anything else; the one-line message names every difference."""
         if stored.get("schema") != wanted["schema"]:
-            raise StoreError(f"{path}: store schema {stored.get('schema')} is not {wanted['schema']}")
+            raise StoreError(
+                f"{path}: store schema {stored.get('schema')} is not {wanted['schema']} (written by another "
+                "version without the model identity); use another --output-dir"
+            )
         for key, what in (("model", "model"), ("benchmark", "benchmark")):
             if stored.get(key) != wanted[key]:
                 raise StoreError(f"{path}: holds {what} {stored.get(key)!r}, not {wanted[key]!r}")
@@ -214,13 +229,24 @@ class Store:
                 f"(fingerprint {stored.get('benchmark_fingerprint')} != {wanted['benchmark_fingerprint']}); "
                 "use another --output-dir or protocol name"
             )
+        differences = []
         if stored.get("protocol_hash") != wanted["protocol_hash"]:
             stored_fields = Protocol.from_dict(stored["protocol"]).hash_fields()
             wanted_fields = Protocol.from_dict(wanted["protocol"]).hash_fields()
-            detail = "; ".join(_differences(stored_fields, wanted_fields))
+            differences += [f"protocol {item}" for item in _differences(stored_fields, wanted_fields)]
+        keys = list(IDENTITY_KEYS)
+        if stored.get("model_fingerprint") and wanted.get("model_fingerprint"):
+            keys.remove("model_path")  # same content under another path is the same model
+        for key in keys:
+            if stored.get(key) != wanted.get(key):
+                if isinstance(stored.get(key), dict) and isinstance(wanted.get(key), dict):
+                    differences += [f"{key}.{item}" for item in _differences(stored[key], wanted[key])]
+                else:
+                    differences.append(f"{key}: stored {stored.get(key)!r} != requested {wanted.get(key)!r}")
+        if differences:
             raise StoreError(
-                f"{path}: refusing to resume with a different protocol (stored hash {stored.get('protocol_hash')}, "
-                f"requested {wanted['protocol_hash']}): {detail}. Use another --output-dir or protocol name."
+                f"{path}: refusing to resume a store written differently ({'; '.join(differences)}); "
+                "use another --output-dir, --model-name or protocol name"
             )
 
     # -------------------------------------------------------------------------------------- records

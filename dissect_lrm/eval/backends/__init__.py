@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from dissect_lrm.eval.backends.base import Backend, GenerationRequest, GenerationResult
+from dissect_lrm.eval.backends.base import Backend, GenerationRequest, GenerationResult, failure_kind
 
 BACKENDS: dict[str, str] = {
     "hf": "dissect_lrm.eval.backends.hf:HFBackend",
@@ -23,4 +23,4 @@ def create_backend(name: str, model: str, **options: Any) -> Backend:
     return backend_class(model, **options)
 
 
-__all__ = ["BACKENDS", "Backend", "GenerationRequest", "GenerationResult", "create_backend"]
+__all__ = ["BACKENDS", "Backend", "GenerationRequest", "GenerationResult", "create_backend", "failure_kind"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -17,6 +18,9 @@ class GenerationRequest:
     top_p: float
     max_tokens: int  # output cap; backends that count prompt tokens clamp it to max_model_len - prompt
     max_model_len: int
+    top_k: int | None = None
+    min_p: float | None = None
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,17 @@ class Backend(Protocol):
 
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[tuple[int, GenerationResult]]: ...
 
-    def count_prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int | None:
-        """Prompt length in tokens, or None when the backend has no tokenizer (dry-run estimates)."""
-        ...
-
     def close(self) -> None: ...
+
+
+# Failures that a retry reproduces: the request itself is refused (a prompt longer than the context,
+# a bad parameter). Rate limits and overload (408/409/425/429) are transient like 5xx and timeouts.
+_DETERMINISTIC = re.compile(
+    r"HTTP 4(?!08|09|25|29)\d\d|context length|maximum context|too long|longer than the context",
+    re.IGNORECASE,
+)
+
+
+def failure_kind(error: str) -> str:
+    """'deterministic' (the same request fails again: prompt too long, 4xx) or 'transient' (worth a retry)."""
+    return "deterministic" if _DETERMINISTIC.search(error or "") else "transient"

@@ -12,11 +12,29 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from dissect_lrm.eval.backends.base import GenerationRequest, GenerationResult
 
 
-def sample_token(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> int:
-    """Next token of one row: argmax at temperature 0, else nucleus sampling with this row's generator."""
+def sample_token(
+    logits: torch.Tensor,
+    temperature: float,
+    top_p: float,
+    generator: torch.Generator,
+    top_k: int | None = None,
+    min_p: float | None = None,
+) -> int:
+    """Next token of one row: argmax at temperature 0, else sampling with this row's generator.
+
+    Filters apply in vLLM's order: top-k, then min-p (drop tokens below min_p x the top probability),
+    then nucleus top-p on what is left.
+    """
     if temperature == 0.0:
         return int(torch.argmax(logits))
     probs = torch.softmax(logits.double() / temperature, dim=-1)
+    if top_k is not None and top_k < probs.numel():
+        threshold = torch.topk(probs, top_k).values[-1]
+        probs = torch.where(probs >= threshold, probs, torch.zeros_like(probs))
+        probs = probs / probs.sum()
+    if min_p:
+        probs = torch.where(probs >= min_p * probs.max(), probs, torch.zeros_like(probs))
+        probs = probs / probs.sum()
     if top_p < 1.0:
         sorted_probs, order = torch.sort(probs, descending=True)
         # Keep the smallest prefix whose mass reaches top_p (the first token always stays).
@@ -44,13 +62,18 @@ class HFBackend:
         device: str = "cpu",
         dtype: str = "float32",
         num_threads: int | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
         **_: Any,
     ) -> None:
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        loading = {"revision": revision, "trust_remote_code": trust_remote_code}
+        self.tokenizer = AutoTokenizer.from_pretrained(model, **loading)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype)).to(device)
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype), **loading).to(
+            device
+        )
         self.model.eval()
         self.device = device
         self.batch_size = max(1, int(batch_size))
@@ -70,9 +93,6 @@ class HFBackend:
     def _prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
         text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def count_prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int | None:
-        return len(self._prompt_ids(messages))
 
     @torch.no_grad()
     def _decode_batch(self, batch: Sequence[GenerationRequest]) -> list[GenerationResult]:
@@ -117,9 +137,10 @@ class HFBackend:
                         next_ids.append(pad)
                         continue
                     request = batch[i]
-                    token = sample_token(logits[row], request.temperature, request.top_p, generators[row])
+                    token = sample_token(logits[row], request.temperature, request.top_p, generators[row],
+                                         request.top_k, request.min_p)  # fmt: skip
                     outputs[row].append(token)
-                    if token in self.eos_ids:
+                    if token in self.eos_ids or self._hits_stop(outputs[row], request.stop):
                         finished[row], finish_reason[row] = True, "stop"
                     elif len(outputs[row]) >= limits[i]:
                         finished[row] = True
@@ -140,6 +161,13 @@ class HFBackend:
                     latency_s=elapsed,
                 )
         return [result for result in results if result is not None]
+
+    def _hits_stop(self, tokens: list[int], stop: Sequence[str]) -> bool:
+        """Does the text end with a stop string? Only the tail is decoded (a stop string is short)."""
+        if not stop:
+            return False
+        tail = self.tokenizer.decode(tokens[-(max(len(s) for s in stop) + 4) :], skip_special_tokens=True)
+        return any(tail.endswith(s) for s in stop)
 
     def _decode_with_threads(self, batch: Sequence[GenerationRequest]) -> list[GenerationResult]:
         if not self.num_threads:

@@ -12,8 +12,8 @@ from typing import Any
 from dissect_lrm.eval.backends.base import GenerationRequest, GenerationResult
 
 Item = tuple[
-    int, tuple[dict[str, str], ...], int, float, float, int, int
-]  # index, messages, seed, t, p, max, ctx
+    int, tuple[dict[str, str], ...], int, float, float, int, int, dict[str, Any]
+]  # index, messages, seed, t, p, max, ctx, optional SamplingParams keywords
 
 
 def visible_gpus() -> list[str]:
@@ -26,6 +26,15 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
+def _sampling_extras(request: GenerationRequest) -> dict[str, Any]:
+    """SamplingParams keywords for the optional settings a request sets (none: the engine's defaults)."""
+    extras: dict[str, Any] = {"top_k": request.top_k, "min_p": request.min_p}
+    extras = {key: value for key, value in extras.items() if value is not None}
+    if request.stop:
+        extras["stop"] = list(request.stop)
+    return extras
+
+
 def run_items(llm: Any, items: Sequence[Item], n_per_prompt: bool) -> list[tuple[int, GenerationResult]]:
     """Generate a chunk with one engine. n_per_prompt groups equal prompts into one request with n samples."""
     from vllm import SamplingParams
@@ -36,7 +45,7 @@ def run_items(llm: Any, items: Sequence[Item], n_per_prompt: bool) -> list[tuple
     groups: dict[tuple, list[tuple[Item, list[int]]]] = {}
     order: list[tuple] = []
     for item in items:
-        index, messages, seed, temperature, top_p, max_tokens, max_model_len = item
+        index, messages, seed, temperature, top_p, max_tokens, max_model_len, *_ = item
         text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
         prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         cap = min(max_tokens, max_model_len - len(prompt_ids))
@@ -44,7 +53,7 @@ def run_items(llm: Any, items: Sequence[Item], n_per_prompt: bool) -> list[tuple
             failure = f"prompt of {len(prompt_ids)} tokens leaves no room under max_model_len={max_model_len}"
             results.append((index, GenerationResult.failure(failure, 0.0)))
             continue
-        key = (text, temperature, top_p, cap) if n_per_prompt else (index,)
+        key = (text, temperature, top_p, cap, repr(item[7:])) if n_per_prompt else (index,)
         if key not in groups:
             groups[key] = []
             order.append(key)
@@ -52,12 +61,18 @@ def run_items(llm: Any, items: Sequence[Item], n_per_prompt: bool) -> list[tuple
     prompts, params = [], []
     for key in order:
         first, prompt_ids = groups[key][0]
-        _, _, seed, temperature, top_p, max_tokens, max_model_len = first
+        _, _, seed, temperature, top_p, max_tokens, max_model_len, *extra = first
+        sampling = extra[0] if extra else {}  # top_k / min_p / stop when set
         cap = min(max_tokens, max_model_len - len(prompt_ids))
         prompts.append({"prompt_token_ids": prompt_ids})
         params.append(
             SamplingParams(
-                n=len(groups[key]), seed=seed, temperature=temperature, top_p=top_p, max_tokens=cap
+                n=len(groups[key]),
+                seed=seed,
+                temperature=temperature,
+                top_p=top_p,
+                max_tokens=cap,
+                **sampling,
             )
         )
     if prompts:
@@ -135,6 +150,8 @@ class VLLMBackend:
         max_model_len: int = 32768,
         dtype: str = "bfloat16",
         enforce_eager: bool = False,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
         chunk_size: int = 512,
         **_: Any,
     ) -> None:
@@ -157,6 +174,8 @@ class VLLMBackend:
             "dtype": dtype,
             "enforce_eager": enforce_eager,
             "enable_prefix_caching": True,
+            "revision": revision,
+            "trust_remote_code": trust_remote_code,
         }
         self.groups = [
             ",".join(gpu_list[r * self.tensor_parallel_size : (r + 1) * self.tensor_parallel_size])
@@ -190,18 +209,19 @@ class VLLMBackend:
                 self.close()
                 raise RuntimeError(f"a vLLM replica failed to start: {payload}")
 
-    def count_prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int | None:
-        if self._tokenizer is None:
-            from transformers import AutoTokenizer
-
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model)
-        text = self._tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
-
     @staticmethod
     def _items(requests: Sequence[GenerationRequest], start: int, stop: int) -> list[Item]:
         return [
-            (i, r.messages, r.seed, r.temperature, r.top_p, r.max_tokens, r.max_model_len)
+            (
+                i,
+                r.messages,
+                r.seed,
+                r.temperature,
+                r.top_p,
+                r.max_tokens,
+                r.max_model_len,
+                _sampling_extras(r),
+            )
             for i, r in zip(range(start, stop), requests[start:stop])
         ]
 

@@ -126,3 +126,28 @@ def test_backends_are_lazy():
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_retry_after_is_honoured_and_capped():
+    from dissect_lrm.eval.backends.openai import OpenAIBackend, retry_after_seconds
+
+    backend = OpenAIBackend("m", backoff_s=1.0, max_backoff_s=30.0)
+    assert retry_after_seconds("7") == 7.0 and retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") is None
+    assert backend._delay(0, retry_after=7.0) == 7.0
+    assert backend._delay(0, retry_after=600.0) == 30.0
+    assert 0.5 * 4 <= backend._delay(2) <= 4.0  # 1 s x 2^2 with jitter in [0.5, 1]
+    backend.close()
+
+
+def test_hf_sampling_filters_top_k_and_min_p():
+    torch = pytest.importorskip("torch")
+    from dissect_lrm.eval.backends.hf import sample_token
+
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.2]))
+
+    def draws(**kw):
+        return {sample_token(logits, 1.0, 1.0, torch.Generator().manual_seed(s), **kw) for s in range(200)}
+
+    assert draws() == {0, 1, 2}
+    assert draws(top_k=1) == {0} and draws(top_k=2) == {0, 1}
+    assert draws(min_p=0.5) == {0, 1}  # 0.2 < 0.5 x 0.5 is dropped, 0.3 stays

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,10 @@ import pytest
 from dissect_lrm.eval import cli
 from dissect_lrm.eval.backends import GenerationRequest, GenerationResult
 from dissect_lrm.eval.benchmarks import Benchmark, EvalProblem, write_benchmark
+from dissect_lrm.eval.grading import data_source_for
 from dissect_lrm.eval.protocols import EvalConfig, Protocol
 from dissect_lrm.eval.report import build_report, store_view
-from dissect_lrm.eval.runner import data_source_for, format_plan, plan_eval, run_eval
+from dissect_lrm.eval.runner import format_plan, plan_eval, run_eval
 from dissect_lrm.eval.store import Store
 
 MATH = Benchmark(
@@ -37,9 +37,6 @@ class ScriptedBackend:
     def __init__(self, fail: set[tuple[str, int]] = frozenset()) -> None:
         self.fail = fail
         self.calls: list[GenerationRequest] = []
-
-    def count_prompt_tokens(self, messages: Sequence[dict[str, str]]) -> int:
-        return 10
 
     def generate(self, requests):
         for index, request in enumerate(requests):
@@ -170,7 +167,7 @@ def test_cli_stats_commands(tmp_path, capsys):
 
 def test_cli_eval_dry_run_and_help(tmp_path, capsys):
     path = write_benchmark(MATH.problems, tmp_path / "toy.jsonl")
-    assert cli.main(["eval", "--model", "some/served-model", "-b", str(path), "--protocol", "n1",
+    assert cli.main(["eval", "--model", "some/served-model", "--backend", "openai", "-b", str(path), "--protocol", "n1",
                      "--noise-shots", "2", "--dry-run", "--output-dir", str(tmp_path / "out")]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "protocol n1" in out and "noise N1 x2" in out and "<BEGIN IGNORE>" in out and "64 requests" in out

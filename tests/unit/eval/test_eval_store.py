@@ -95,7 +95,9 @@ def test_corruption_in_the_middle_raises(tmp_path):
 def test_a_different_protocol_is_refused_with_the_differences(tmp_path):
     path = tmp_path / "s.jsonl"
     Store.open(path, header()).close()
-    with pytest.raises(StoreError, match=r"different protocol.*temperature: stored 0.6 != requested 0.7"):
+    with pytest.raises(
+        StoreError, match=r"written differently.*protocol temperature: stored 0.6 != requested 0.7"
+    ):
         Store.open(path, header(Protocol(temperature=0.7)))
     with pytest.raises(StoreError, match="holds model 'm', not 'other'"):
         Store.open(path, header(model="other"))

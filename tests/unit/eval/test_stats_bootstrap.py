@@ -32,7 +32,8 @@ def test_masked_mean_weights_problems_equally():
     mask = ~np.isnan(correct)
     result = avg_pass_at_1(correct, mask, num_resamples=10)
     assert result["mean"] == pytest.approx((1.0 + 0.25) / 2)
-    assert math.isnan(result["std_over_runs"])  # no complete run to score
+    # A missing run counts as its problem's accuracy: run scores (1+0)/2, (1+1)/2, (1+0)/2, (1+0)/2.
+    assert result["std_over_runs"] == pytest.approx(np.std([0.5, 1.0, 0.5, 0.5], ddof=1))
 
 
 @pytest.mark.parametrize(

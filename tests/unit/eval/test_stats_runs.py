@@ -72,7 +72,7 @@ def test_planner_predictions_match_simulation(runs):
     (row,) = plan_runs(accuracy, [runs], trials=4)
     assert row["sd"] == pytest.approx(scores.std(), rel=0.03)
     assert row["expected_max_gap"] == pytest.approx(np.ptp(scores, axis=1).mean(), rel=0.04)
-    covered = np.abs(scores - accuracy.mean()) <= row["ci_half_width"]
+    covered = np.abs(scores - accuracy.mean()) <= row["rerun_half_width"]
     assert covered.mean() == pytest.approx(0.95, abs=0.01)
 
 
@@ -86,11 +86,14 @@ def test_planner_bias_correction_for_estimated_accuracies():
 def test_recommend_runs_is_the_smallest_sufficient_count():
     accuracy = np.random.default_rng(4).uniform(0, 1, 30)
     result = recommend_runs(accuracy, target_half_width=0.02, target_max_gap=0.01, trials=4)
-    for key, field in (("runs_for_half_width", "ci_half_width"), ("runs_for_max_gap", "expected_max_gap")):
-        target = 0.02 if key == "runs_for_half_width" else 0.01
+    for key, field in (
+        ("runs_for_rerun_half_width", "rerun_half_width"),
+        ("runs_for_max_gap", "expected_max_gap"),
+    ):
+        target = 0.02 if key == "runs_for_rerun_half_width" else 0.01
         enough, fewer = plan_runs(accuracy, [result[key], result[key] - 1], trials=4)
         assert enough[field] <= target < fewer[field]
-    assert recommend_runs(accuracy) == {"runs_for_half_width": None, "runs_for_max_gap": None}
+    assert recommend_runs(accuracy) == {"runs_for_rerun_half_width": None, "runs_for_max_gap": None}
 
 
 def exact_permutation_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:

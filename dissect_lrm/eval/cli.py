@@ -122,7 +122,7 @@ def _add_stats(subparsers: Any) -> None:
     report.add_argument("--report-dir", default=None, help="where to write (default: OUTPUT_DIR/report)")
     report.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     report.add_argument("--seed", type=int, default=0, help="seed of every resampling")
-    report.add_argument("--ks", type=_int_list, default=None, metavar="K1,K2,...", help="k of pass@k, maj@k, G-Pass@k (default: all / powers of 2 / 4,8,16)")  # fmt: skip
+    report.add_argument("--ks", type=_int_list, default=None, metavar="K,K,...", help="k of pass@k, maj@k, G-Pass@k (default: all / powers of 2 / 4,8,16)")  # fmt: skip
     report.add_argument("--taus", type=_float_list, default=None, metavar="T1,T2,...", help="G-Pass@k thresholds (default 0.25,0.5,0.75,1)")  # fmt: skip
     report.add_argument("--no-figures", action="store_true", help="no PNG figures")
     report.add_argument("--debug", action="store_true", help="show the Python traceback of an error")

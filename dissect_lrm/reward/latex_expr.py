@@ -29,8 +29,16 @@ class NotExact(ArithmeticError):
     """The value is not a rational number computable within the bounds."""
 
 
+class TooLarge(NotExact):
+    """The value may be rational but is too large to compute exactly (towers, huge factorials)."""
+
+
 class NotNumeric(ArithmeticError):
     """The value cannot be computed as a finite complex float."""
+
+
+class NumericOverflow(NotNumeric):
+    """The value (or an intermediate) is beyond float range: too large for a cheap decision."""
 
 
 _FUNCTIONS = {
@@ -405,7 +413,7 @@ def exact_value(node: Node) -> Fraction:
         for child in node[1]:
             result *= exact_value(child)
             if _bits(result) > MAX_EXACT_BITS:
-                raise NotExact
+                raise TooLarge
         return result
     if kind == "neg":
         return -exact_value(node[1])
@@ -424,20 +432,26 @@ def exact_value(node: Node) -> Fraction:
                 else _raise()
             )
         e = exponent.numerator
+        if abs(base) == 1:
+            return base ** (e % 2) if base < 0 else base
         if abs(e) > MAX_EXACT_EXPONENT or _bits(base) * abs(e) > MAX_EXACT_BITS:
-            raise NotExact
+            raise TooLarge
         if base == 0 and e < 0:
             raise NotExact
         return base**e
     if kind == "fact":
         value = exact_value(node[1])
-        if value.denominator != 1 or not 0 <= value <= MAX_FACTORIAL:
+        if value.denominator != 1 or value < 0:
             raise NotExact
+        if value > MAX_FACTORIAL:
+            raise TooLarge
         return Fraction(math.factorial(int(value)))
     if kind == "binom":
         n, k = exact_value(node[1]), exact_value(node[2])
-        if n.denominator != 1 or k.denominator != 1 or not 0 <= n <= MAX_FACTORIAL:
+        if n.denominator != 1 or k.denominator != 1 or n < 0:
             raise NotExact
+        if n > MAX_FACTORIAL:
+            raise TooLarge
         return Fraction(math.comb(int(n), int(k))) if k >= 0 else Fraction(0)
     if kind == "abs":
         return abs(exact_value(node[1]))
@@ -450,7 +464,7 @@ def exact_value(node: Node) -> Fraction:
 
 
 def _raise() -> Fraction:
-    raise NotExact
+    raise TooLarge
 
 
 # ---------------------------------------------------------------- numeric (complex float) evaluation
@@ -467,10 +481,12 @@ def numeric_value(node: Node, env: dict[str, complex]) -> complex:
     """The value of ``node`` with symbols bound by ``env``; raises NotNumeric on overflow or poles."""
     try:
         value = _numeric(node, env)
-    except (OverflowError, ZeroDivisionError, ValueError, KeyError) as error:
+    except OverflowError as error:
+        raise NumericOverflow(str(error)) from error
+    except (ZeroDivisionError, ValueError, KeyError) as error:
         raise NotNumeric(str(error)) from error
     if not (math.isfinite(value.real) and math.isfinite(value.imag)):
-        raise NotNumeric("not finite")
+        raise NumericOverflow("not finite")
     return value
 
 

@@ -6,11 +6,14 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from dissect_lrm.reward.huge import huge_equal
 from dissect_lrm.reward.latex_expr import (
     Node,
     NotExact,
     NotNumeric,
+    NumericOverflow,
     ParseError,
+    TooLarge,
     exact_value,
     free_symbols,
     numeric_value,
@@ -46,6 +49,8 @@ _OPENERS, _CLOSERS = "([{", ")]}"
 
 def _split_top(s: str, separators: tuple[str, ...]) -> list[str]:
     """Split on separators outside any bracket (bracket kinds may differ: half-open intervals)."""
+    if not any(sep in s for sep in separators):  # the common case, and linear on 100k-digit numbers
+        return [s]
     parts, depth, start, i, n = [], 0, 0, 0, len(s)
     while i < n:
         ch = s[i]
@@ -180,6 +185,16 @@ def _sympy_equal(a: Node, b: Node) -> bool:
     return bool(abs(value) < scale * sympy.Float(10) ** -40)
 
 
+def _exact_or_none(node: Node) -> tuple[Fraction | None, bool]:
+    """The exact rational value (or None) and whether it failed only for being too large."""
+    try:
+        return exact_value(node), False
+    except TooLarge:
+        return None, True
+    except (NotExact, ValueError, OverflowError, RecursionError):
+        return None, False
+
+
 def nodes_equal(a: Node, b: Node, allow_sympy: bool) -> bool:
     """Value equality of two expression trees. Raises NeedSympy if undecided without sympy."""
     if a == b:
@@ -187,16 +202,14 @@ def nodes_equal(a: Node, b: Node, allow_sympy: bool) -> bool:
     inf_a, inf_b = _is_infinite(a), _is_infinite(b)
     if inf_a or inf_b:
         return inf_a == inf_b
-    try:
-        exact_a = exact_value(a)
-    except (NotExact, ValueError, OverflowError):
-        exact_a = None
-    try:
-        exact_b = exact_value(b)
-    except (NotExact, ValueError, OverflowError):
-        exact_b = None
+    exact_a, large_a = _exact_or_none(a)
+    exact_b, large_b = _exact_or_none(b)
     if exact_a is not None and exact_b is not None:
         return exact_a == exact_b
+    if large_a or large_b:
+        # Towers and huge factorials: residues decide, or the pair is given up; never sympy, which would
+        # hold a worker until the deadline.
+        return huge_equal(a, b)
     symbols = free_symbols(a) | free_symbols(b)
     try:
         for env in sample_points(symbols):
@@ -206,6 +219,8 @@ def nodes_equal(a: Node, b: Node, allow_sympy: bool) -> bool:
         # Numerically equal. A rational against an irrational lookalike (3.1416 vs pi) needs proof.
         if symbols or (exact_a is None and exact_b is None):
             return True
+    except NumericOverflow:
+        return False  # beyond float range and not rational (e^{9^9}): given up, not sent to sympy
     except NotNumeric:
         pass
     if not allow_sympy:

@@ -92,11 +92,14 @@ def test_worker_exception_is_reported_not_fatal(pool: DeadlinePool) -> None:
 
 
 def test_timed_out_sample_is_flagged(pool: DeadlinePool) -> None:
-    result = compute_score("math", "</think>\\boxed{9^{9^{9}}}", "1", deadline_s=0.5, pool=pool)
+    # Numerically 1, so only sympy can decide: its first call in a fresh worker takes ~0.3 s (towers of
+    # powers no longer reach sympy, they are decided by residues in-process).
+    cardano = "\\sqrt[3]{2+\\sqrt{5}}+\\sqrt[3]{2-\\sqrt{5}}"
+    result = compute_score("math", f"</think>\\boxed{{{cardano}}}", "1", deadline_s=0.02, pool=pool)
     assert result == {
         "score": 0.0,
         "acc": 0.0,
-        "pred": "9^{9^{9}}",
+        "pred": cardano,
         "format_ok": True,
         "timed_out": True,
         "math_verify_rescued": False,

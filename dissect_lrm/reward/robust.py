@@ -44,6 +44,7 @@ class Answer:
 _MATRIX = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^}]*\})?(.*)\\end\{\1\}$", re.S)
 _MIXED_FRAC = re.compile(r"^(-?)(\d+)\s*\\frac\s*(?:\{(\d+)\}|(\d))\s*(?:\{(\d+)\}|(\d))$")
 _MIXED_SLASH = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
+_REPEATING = re.compile(r"^(-?)(\d*)\.(\d*)\\(?:overline|bar|dot)\s*\{?(\d{1,20})\}?$")
 _OPENERS, _CLOSERS = "([{", ")]}"
 
 
@@ -95,10 +96,19 @@ def _scalar(s: str, flags: tuple[str, ...]) -> Answer:
         num, den = [group for group in rest if group is not None]
         s = f"{sign}({whole}+{num}/{den})"
     s = re.sub(r"(\d)\s+(?=\d)", r"\1", s) if re.fullmatch(r"[\d\s.]+", s) else s  # "1 000 000"
+    repeating = _REPEATING.match(s)
+    if repeating:  # 0.1\overline{6} = 1/6
+        s = _repeating_fraction(*repeating.groups())
     try:
         return Answer("scalar", node=parse_latex(s), text=s, flags=flags)
     except (ParseError, RecursionError):
         return Answer("text", text=_text_key(s), flags=flags)
+
+
+def _repeating_fraction(sign: str, whole: str, fixed: str, period: str) -> str:
+    value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
+    value += Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
+    return f"{sign}({value.numerator}/{value.denominator})"
 
 
 def _text_key(s: str) -> str:
@@ -303,6 +313,13 @@ def answers_equal(gold: Answer, pred: Answer, allow_sympy: bool = True) -> bool:
     if gold.kind == "scalar" and pred.kind == "scalar":
         return _scalar_equal(gold, pred, allow_sympy)
     collections = ("list", "set", "seq", "union")
+    if pred.kind == "list" and gold.kind not in collections and len(pred.items) > 1:
+        # "\frac{1}{2} or 0.5": several spellings of one answer; any other value among them is wrong
+        return all(answers_equal(gold, item, allow_sympy) for item in pred.items)
+    if gold.kind == "set" and len(gold.items) == 1 and pred.kind not in collections:
+        return answers_equal(gold.items[0], pred, allow_sympy)  # \{3\} and 3 name the same answer
+    if pred.kind == "set" and len(pred.items) == 1 and gold.kind not in collections:
+        return answers_equal(gold, pred.items[0], allow_sympy)
     if gold.kind in collections and pred.kind in collections:
         if gold.kind == "seq" and pred.kind == "seq":
             if gold.text != pred.text or len(gold.items) != len(pred.items):

@@ -70,6 +70,7 @@ _PAIR = re.compile(r"(\\left)?\(\s*([^(),\[\]]+?)\s*,\s*([^(),\[\]]+?)\s*(\\righ
 _INTERVAL = re.compile(r"(\\left)?([\[(])\s*([^(),\[\]]+?)\s*,\s*([^(),\[\]]+?)\s*(\\right)?([\])])")
 _LIST = re.compile(r"[^(){}\[\]\\]+(?:,[^(){}\[\]\\]+)+")
 _SET = re.compile(r"\\\{([^{}]+(?:,[^{}]+)+)\\\}")
+_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+")  # 58,500 is one number, not a list
 _SUM = re.compile(r"([^+\-=(){}]+)\+([^+\-=(){}]+)")
 _FRAC_PI = re.compile(r"\\[dt]?frac\{(\d*)\\pi\}\{(\d+)\}")
 _DEGREES = re.compile(r"(\d+)\^\{?\\circ\}?")
@@ -174,7 +175,7 @@ def eq_reorder_set(g: str) -> Iterator[str]:
         items = [item.strip() for item in match.group(1).split(",")]
         if len(set(items)) == len(items):
             yield "\\{" + ", ".join(reversed(items)) + "\\}"
-    elif _LIST.fullmatch(g) and "=" not in g:
+    elif _LIST.fullmatch(g) and "=" not in g and not _GROUPED.fullmatch(g):
         items = [item.strip() for item in g.split(",")]
         if len(set(items)) == len(items) and all(items):
             yield ", ".join(reversed(items))
@@ -280,7 +281,9 @@ def near_interval_ends(g: str) -> Iterator[str]:
 def near_drop_item(g: str) -> Iterator[str]:
     match = _SET.fullmatch(g)
     items = [i.strip() for i in (match.group(1) if match else g).split(",")]
-    if (match or (_LIST.fullmatch(g) and "=" not in g)) and len(set(items)) == len(items) >= 2:
+    if (match or (_LIST.fullmatch(g) and "=" not in g and not _GROUPED.fullmatch(g))) and len(
+        set(items)
+    ) == len(items) >= 2:
         kept = ", ".join(items[:-1])
         yield "\\{" + kept + "\\}" if match else kept
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from fractions import Fraction
 
 from dissect_lrm.reward.latex_expr import Node, NotExact, exact_value
@@ -73,11 +75,21 @@ def _factorial(node: Node, modulus: int) -> int:
     n = _small_integer(node[1])
     if n is None or n < 0 or n > MAX_FACTORIAL:
         raise Undecided("factorial too large")
+    if modulus in PRIMES:  # one pass serves every prime (the product modulo their product)
+        return _factorial_mod_all(n) % modulus
+    return _product_mod(1, n, modulus)
+
+
+@functools.lru_cache(maxsize=16)
+def _factorial_mod_all(n: int) -> int:
+    return _product_mod(1, n, math.prod(PRIMES))
+
+
+def _product_mod(low: int, high: int, modulus: int) -> int:
+    """(low * (low+1) * ... * high) mod modulus; blocks of 32 factors keep the Python-level loop short."""
     result = 1
-    for k in range(2, n + 1):
-        result = result * k % modulus
-        if result == 0:
-            break
+    for start in range(max(low, 1), high + 1, 32):
+        result = result * math.prod(range(start, min(start + 32, high + 1))) % modulus
     return result
 
 
@@ -116,11 +128,7 @@ def residue(node: Node, modulus: int, prime: bool = True, budget: list[int] | No
         if n is None or k is None or not 0 <= k <= n <= MAX_FACTORIAL or not prime:
             raise Undecided("binomial out of range")
         k = min(k, n - k)
-        numerator = denominator = 1
-        for j in range(k):
-            numerator = numerator * (n - j) % modulus
-            denominator = denominator * (j + 1) % modulus
-        return numerator * _inverse(denominator, modulus) % modulus
+        return _product_mod(n - k + 1, n, modulus) * _inverse(_product_mod(1, k, modulus), modulus) % modulus
     raise Undecided(f"no residue for {kind}")
 
 

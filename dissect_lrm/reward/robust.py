@@ -26,6 +26,11 @@ from dissect_lrm.reward.normalize import robust_canonical
 REL_TOL = 1e-9  # numeric identity test tolerance (values are compared exactly whenever possible)
 
 
+# Longer answers are compared as text: no expression worth parsing is this long (the extraction refuses
+# answers over 2000 characters), and the normalising regexes then cost milliseconds.
+MAX_PARSE_CHARS = 4096
+
+
 class NeedSympy(Exception):
     """The cheap checks cannot decide; the pair must be graded by sympy in a worker."""
 
@@ -120,6 +125,8 @@ def _text_key(s: str) -> str:
 
 def parse_answer(raw: str, _depth: int = 0) -> Answer:
     """Parse an answer string into an :class:`Answer` (never raises on any string)."""
+    if len(raw) > MAX_PARSE_CHARS:  # a 100k-digit numeral: compared as text, in linear time
+        return Answer("text", text=_text_key(raw.strip()))
     s, flag_map = robust_canonical(raw) if _depth == 0 else (raw.strip(), {})
     flags = tuple(sorted(k for k, v in flag_map.items() if v))
     if _depth > 8 or not s:

@@ -272,6 +272,8 @@ def _equation_equal(gold: Answer, pred: Answer, allow_sympy: bool) -> bool:
         return gl.node == pl.node and answers_equal(gr, pr, allow_sympy)
     if gl.kind != "scalar" or gr.kind != "scalar" or pl.kind != "scalar" or pr.kind != "scalar":
         return gl.text == pl.text and gr.text == pr.text
+    if gl.node == pl.node and gr.node == pr.node:
+        return True  # the same relation written alike (floors and other non-numeric parts included)
     # Same relation up to a non-zero factor: (gl - gr) / (pl - pr) is a constant.
     f_gold: Node = ("add", [gl.node, ("neg", gr.node)])
     f_pred: Node = ("add", [pl.node, ("neg", pr.node)])

@@ -468,15 +468,8 @@ def subsample(corpus: list[Pair], every: int) -> list[Pair]:
 # ---------------------------------------------------------------- the reviewed disagreements
 
 REVIEWED = Path(__file__).resolve().parents[2] / "data" / "grader" / "disagreements.tsv"
+VERDICTS = ("ours", "math-verify", "neither")  # who is right
 _COLUMNS = ("rule", "gold", "pred", "label", "ours", "math_verify", "verdict", "reason")
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"t": "\t", "n": "\n"}.get(m.group(1), m.group(1)), text)
 
 
 def read_reviewed(path: Path = REVIEWED) -> dict[tuple[str, str], dict[str, str]]:
@@ -492,13 +485,16 @@ def read_reviewed(path: Path = REVIEWED) -> dict[tuple[str, str], dict[str, str]
             if cells[0] == "rule":
                 continue
             raise ValueError(f"{path}:{number}: expected {len(_COLUMNS)} tab-separated cells {_COLUMNS}")
-        row = dict(zip(_COLUMNS, (_unescape(c) for c in cells)))
-        if row["verdict"] not in ("ours", "math-verify", "label"):
-            raise ValueError(f"{path}:{number}: verdict must be ours, math-verify or label")
+        row = dict(zip(_COLUMNS, cells))
+        if row["verdict"] not in VERDICTS:
+            raise ValueError(f"{path}:{number}: verdict must be one of {VERDICTS}, got {row['verdict']!r}")
         rows[(row["gold"], row["pred"])] = row
     return rows
 
 
 def format_row(pair: Pair, ours: bool, math_verify: bool, verdict: str, reason: str) -> str:
+    """One line of the reviewed file (cells are written as they are: answers never hold tabs or newlines)."""
     cells = (pair.rule, pair.gold, pair.pred, str(pair.equal), str(ours), str(math_verify), verdict, reason)
-    return "\t".join(_escape(c) for c in cells)
+    if any("\t" in cell or "\n" in cell for cell in cells):
+        raise ValueError(f"a tab or newline in {cells!r}")
+    return "\t".join(cells)

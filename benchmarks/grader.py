@@ -122,6 +122,21 @@ def _corpus_report(graders: dict, corpus_module: ModuleType, pool: DeadlinePool)
     return decisions
 
 
+def _free_form_report(corpus_module: ModuleType, pool: DeadlinePool) -> None:
+    # Responses without a box (templates in turn), graded with the free-form extraction on (fallback=True).
+    responses = corpus_module.free_form_responses(corpus_module.build_corpus())
+    if not responses:
+        return
+    results = [compute_score("math", r.response, r.pair.gold, fallback=True, pool=pool) for r in responses]
+    accepted = [r for r, res in zip(responses, results) if res["score"]]
+    right = sum(r.answered_equal for r in accepted)
+    should = sum(r.answered_equal for r in responses)
+    print(
+        f"free-form extraction (robust, fallback=True): {len(responses)} responses, precision "
+        f"{right / max(len(accepted), 1):.3f}, recall {right / max(should, 1):.3f}"
+    )
+
+
 def _pathological_report(graders: dict, corpus_module: ModuleType, pool: DeadlinePool) -> None:
     cases = corpus_module.PATHOLOGICAL
     pairs = [(g, p) for g, p, _ in cases]
@@ -194,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         for grader in graders.values():  # warm-up: imports and first-call costs
             _run(grader, [("\\frac{1}{2}", "0.5"), ("x^2", "x\\cdot x")], pool)
         _corpus_report(graders, corpus_module, pool)
+        _free_form_report(corpus_module, pool)
         _pathological_report(graders, corpus_module, pool)
     finally:
         pool.close()

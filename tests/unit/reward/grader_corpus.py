@@ -465,6 +465,41 @@ def subsample(corpus: list[Pair], every: int) -> list[Pair]:
     ]
 
 
+# ---------------------------------------------------------------- free-form responses
+
+# The corpus's answers in responses without a box: earlier numbers as distractors, the answer stated the way a
+# model does without a box, or (last template) not stated at all (a correct score there is a false positive).
+FREE_FORM_TEMPLATES = (
+    "We try 17 and 23 first, which fail.\nThe final answer is ${pred}$.",
+    "After simplifying 3/4 of the terms:\nAnswer: {pred}",
+    "Checking the case 12 separately, we obtain\n$${pred}$$",
+    "So the answer is {pred}.",
+    "I computed 17, then {pred}, and I am still checking the remaining cases",
+)
+
+
+@dataclass(frozen=True)
+class FreeFormResponse:
+    pair: Pair
+    response: str
+    stated: bool  # the template states the answer
+
+    @property
+    def answered_equal(self) -> bool:
+        return self.stated and self.pair.equal
+
+
+def free_form_responses(pairs: list[Pair]) -> list[FreeFormResponse]:
+    """One response per pair (templates in turn), for pairs whose prediction fits on one line."""
+    usable = [p for p in pairs if "\n" not in p.pred and "$" not in p.pred]
+    out = []
+    for index, pair in enumerate(usable):
+        template = FREE_FORM_TEMPLATES[index % len(FREE_FORM_TEMPLATES)]
+        stated = index % len(FREE_FORM_TEMPLATES) != len(FREE_FORM_TEMPLATES) - 1
+        out.append(FreeFormResponse(pair, "<think>.</think>" + template.format(pred=pair.pred), stated))
+    return out
+
+
 # ---------------------------------------------------------------- the reviewed disagreements
 
 REVIEWED = Path(__file__).resolve().parents[2] / "data" / "grader" / "disagreements.tsv"

@@ -110,6 +110,27 @@ def _scalar(s: str, flags: tuple[str, ...]) -> Answer:
         return Answer("text", text=_text_key(s), flags=flags)
 
 
+_LESS = r"(<|\\leq?|\\leqslant|≤)"
+_ONE_SIDED = re.compile(r"^([A-Za-z])\s*(<|>|\\[lg]eq?|\\[lg]eqslant|≤|≥)\s*([^<>=≤≥]+)$")
+_TWO_SIDED = re.compile(rf"^([^<>=≤≥]+?)\s*{_LESS}\s*[A-Za-z]\s*{_LESS}\s*([^<>=≤≥]+)$")
+
+
+def _inequality_as_interval(s: str) -> str:
+    """ "x < 3" is the interval (-∞, 3); "1 \\le x < 2" is [1, 2). Other text is returned unchanged."""
+    one = _ONE_SIDED.match(s)
+    if one:
+        relation, bound = one.group(2), one.group(3).strip()
+        strict = relation in ("<", ">")
+        if relation in ("<", "≤") or relation.startswith("\\l"):
+            return f"(-∞, {bound}{')' if strict else ']'}"
+        return f"{'(' if strict else '['}{bound}, ∞)"
+    two = _TWO_SIDED.match(s)
+    if two:
+        low, left, right, high = two.group(1).strip(), two.group(2), two.group(3), two.group(4).strip()
+        return f"{'(' if left == '<' else '['}{low}, {high}{')' if right == '<' else ']'}"
+    return s
+
+
 def _repeating_fraction(sign: str, whole: str, fixed: str, period: str) -> str:
     value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
     value += Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
@@ -153,6 +174,8 @@ def parse_answer(raw: str, _depth: int = 0) -> Answer:
         return Answer(
             "list", items=tuple(parse_answer(p, _depth + 1) for p in parts if p.strip()), flags=flags
         )
+    if "<" in s or ">" in s or "\\le" in s or "\\ge" in s or "≤" in s or "≥" in s:
+        s = _inequality_as_interval(s)
     if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _outer_group(s):
         inner_parts = _split_top(s[1:-1], (",",))
         if len(inner_parts) > 1:

@@ -208,7 +208,34 @@ def eq_real_line(g: str) -> Iterator[str]:
         yield "(-\\infty,\\infty)" if g == "\\mathbb{R}" else "\\mathbb{R}"
 
 
+def _inequality(g: str, flip_strictness: bool) -> Iterator[str]:
+    # an interval as an inequality in x: (a, b] is "a < x \\le b", (-\\infty, b) is "x < b"
+    match = _INTERVAL.fullmatch(g)
+    if match is None:
+        return
+    _, opener, low, high, _, closer = match.groups()
+    low, high = low.strip(), high.strip()
+    less_low = "<" if (opener == "(") ^ flip_strictness else "\\le"
+    less_high = "<" if (closer == ")") ^ flip_strictness else "\\le"
+    if low == "-\\infty" and "infty" not in high:
+        yield f"x {less_high} {high}"
+    elif high in ("\\infty", "+\\infty") and "infty" not in low:
+        greater = {"<": ">", "\\le": "\\ge"}[less_low]
+        yield f"x {greater} {low}"
+    elif "infty" not in low and "infty" not in high and opener + closer != "()":
+        # "(a, b)" may be a point; a half-open or closed interval is an interval
+        yield f"{low} {less_low} x {less_high} {high}"
+
+
+def eq_interval_inequality(g: str) -> Iterator[str]:
+    yield from _inequality(g, flip_strictness=False)
+
+
 # ---------------------------------------------------------------- near-misses
+
+
+def near_inequality_strictness(g: str) -> Iterator[str]:
+    yield from _inequality(g, flip_strictness=True)
 
 
 def near_integer(g: str) -> Iterator[str]:
@@ -333,6 +360,7 @@ EQUIVALENT: dict[str, Callable[[str], Iterator[str]]] = {
     "sqrt_forms": eq_sqrt_forms,
     "pi_fraction": eq_pi_fraction,
     "real_line": eq_real_line,
+    "interval_inequality": eq_interval_inequality,
 }
 NEAR_MISS: dict[str, Callable[[str], Iterator[str]]] = {
     "integer": near_integer,
@@ -346,6 +374,7 @@ NEAR_MISS: dict[str, Callable[[str], Iterator[str]]] = {
     "sqrt": near_sqrt,
     "pi": near_pi,
     "last_digit": near_last_digit,
+    "inequality_strictness": near_inequality_strictness,
 }
 
 # Hand-written forms the rules cannot produce from the benchmark answers (the list), labelled by hand.

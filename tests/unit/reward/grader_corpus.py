@@ -203,6 +203,38 @@ def eq_pi_fraction(g: str) -> Iterator[str]:
         yield f"\\frac{{{a}}}{{{b}}}\\pi"
 
 
+def eq_scientific(g: str) -> Iterator[str]:
+    if _DEC.fullmatch(g) or (_INT.fullmatch(g) and abs(int(g)) >= 10):
+        value = Fraction(g)
+        if value:
+            yield f"{value * 10}\\times 10^{{-1}}" if value.denominator == 1 else f"{g}\\times 10^{{0}}"
+
+
+def eq_mixed_number(g: str) -> Iterator[str]:
+    match = _FRAC.fullmatch(g)
+    if match and not match.group(1) and int(match.group(3)) and int(match.group(2)) > int(match.group(3)) > 1:
+        whole, rest = divmod(int(match.group(2)), int(match.group(3)))
+        if rest:
+            yield f"{whole}\\frac{{{rest}}}{{{match.group(3)}}}"
+
+
+def eq_negative_fraction(g: str) -> Iterator[str]:
+    match = _FRAC.fullmatch(g)
+    if match and match.group(1):
+        yield f"\\frac{{-{match.group(2)}}}{{{match.group(3)}}}"
+
+
+def eq_rationalize(g: str) -> Iterator[str]:
+    match = re.fullmatch(r"\\frac\{\\sqrt\{(\d+)\}\}\{(\d+)\}", g)
+    if match and int(match.group(1)) == int(match.group(2)):
+        yield f"\\frac{{1}}{{\\sqrt{{{match.group(1)}}}}}"
+
+
+def eq_bold(g: str) -> Iterator[str]:
+    if len(g) <= 30 and "\\text" not in g:
+        yield f"\\mathbf{{{g}}}" if _INT.fullmatch(g) else f"\\displaystyle {g}"
+
+
 def eq_real_line(g: str) -> Iterator[str]:
     if g in ("\\mathbb{R}", "(-\\infty,\\infty)", "(-\\infty, \\infty)"):
         yield "(-\\infty,\\infty)" if g == "\\mathbb{R}" else "\\mathbb{R}"
@@ -361,6 +393,11 @@ EQUIVALENT: dict[str, Callable[[str], Iterator[str]]] = {
     "pi_fraction": eq_pi_fraction,
     "real_line": eq_real_line,
     "interval_inequality": eq_interval_inequality,
+    "scientific": eq_scientific,
+    "mixed_number": eq_mixed_number,
+    "negative_fraction": eq_negative_fraction,
+    "rationalize": eq_rationalize,
+    "bold_display": eq_bold,
 }
 NEAR_MISS: dict[str, Callable[[str], Iterator[str]]] = {
     "integer": near_integer,

@@ -587,9 +587,10 @@ def _numeric(node: Node, env: dict[str, complex]) -> complex:
         return value ** (1 / degree)
     if kind == "fn":
         return _NUMERIC_FUNCTIONS[node[1]](_numeric(node[2], env))
+    if kind in ("round", "multi") and env and free_symbols(node):
+        # piecewise in its variables: equal values at a few samples prove nothing (max(x, 1) vs x)
+        raise ValueError(f"{kind} of a variable is piecewise")
     if kind == "round":
-        if env and free_symbols(node[2]):
-            raise ValueError("a floor of a variable is constant between samples")  # not an identity test
         value = _numeric(node[2], env)
         if value.imag:
             raise ValueError("floor of a complex number")

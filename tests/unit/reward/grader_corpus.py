@@ -414,7 +414,7 @@ NEAR_MISS: dict[str, Callable[[str], Iterator[str]]] = {
     "inequality_strictness": near_inequality_strictness,
 }
 
-# Hand-written forms the rules cannot produce from the benchmark answers (the list), labelled by hand.
+# Hand-written forms the rules cannot produce from the benchmark answers, labelled by hand.
 HAND = [
     ("4", "\\lfloor 4.5\\rfloor", True),
     ("5", "\\lceil 4.5\\rceil", True),

@@ -1,6 +1,11 @@
-"""Grader benchmark: throughput of robust/deepscaler vs math-verify, a 4096-sample batch, accuracy on the table.
+"""Grader benchmark: ours vs math-verify on the oracle corpus (accuracy, precision, recall, throughput), the
+pathological set's wall times, and a batch of long responses through the deadline pool.
 
-Prints ratios only; asserts nothing about time. Example: python benchmarks/grader.py --repeat 3
+The corpus is rule-made from the real benchmark answers (tests/unit/reward/grader_corpus.py; labels come
+from the rules, never from a grader). Every grader runs one pair at a time on one core: our cheap checks
+in this process and what they leave to sympy in one deadline-pool worker, as in training; math-verify in
+one deadline-pool worker (a timeout counts as "no", its time counted). Prints figures and ratios only;
+asserts nothing about time. Example: python benchmarks/grader.py
 """
 
 from __future__ import annotations
@@ -10,56 +15,143 @@ import functools
 import importlib.util
 import os
 import random
-import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
 
+from dissect_lrm.reward import deepscaler, robust
 from dissect_lrm.reward.compute_score import compute_score, compute_scores
-from dissect_lrm.reward.deepscaler import clear_caches, deepscaler_equal
+from dissect_lrm.reward.deepscaler import clear_caches
 from dissect_lrm.reward.robust import robust_equal
 from dissect_lrm.reward.timeout import DeadlinePool
 
+DEADLINE_S = 5.0
 
-def _load_table() -> list[tuple[str, str, bool]]:
-    # The labelled table lives with the tests (one source of truth); load it by path, not by package.
-    path = Path(__file__).resolve().parents[1] / "tests" / "unit" / "reward" / "test_equivalence_table.py"
-    spec = importlib.util.spec_from_file_location("_grader_table", path)
+
+def _load_corpus_module() -> ModuleType:
+    # The corpus lives with the tests (one source of truth); load it by path, not by package.
+    path = Path(__file__).resolve().parents[1] / "tests" / "unit" / "reward" / "grader_corpus.py"
+    spec = importlib.util.spec_from_file_location("_grader_corpus", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
-    rows = [(g, p, True) for g, p in module.BOTH_TRUE + module.ROBUST_ONLY_TRUE]
-    return rows + [(g, p, False) for g, p in module.BOTH_FALSE]
+    return module
 
 
-def _math_verify_equal(gold: str, pred: str) -> bool:
-    from math_verify import parse, verify
+def _ours(mode: str, gold: str, pred: str, pool: DeadlinePool) -> tuple[bool, bool]:
+    """(decision, timed out): the cheap checks here, the rest in a worker under the deadline."""
+    if mode == "robust":
+        quick = robust.quick_verdict(gold, pred)
+        if quick is not None:
+            return quick, False
+        outcome = pool.call(robust_equal, ([gold], pred, True), DEADLINE_S)
+    else:
+        triage = deepscaler.deepscaler_triage([gold], pred)
+        if isinstance(triage, bool):
+            return triage, False
+        if triage is not None:
+            outcome = pool.call(deepscaler.pending_equal, (triage,), DEADLINE_S)
+        else:
+            outcome = pool.call(deepscaler.deepscaler_equal, ([gold], pred), DEADLINE_S)
+    return bool(outcome.ok and outcome.value), outcome.timed_out
 
-    try:
-        return bool(verify(parse(f"${gold}$"), parse(f"${pred}$")))
-    except Exception:
-        return False
+
+def _math_verify(gold: str, pred: str, pool: DeadlinePool) -> tuple[bool, bool]:
+    from dissect_lrm.reward.cascade import math_verify_equal
+
+    outcome = pool.call(math_verify_equal, ([gold], pred), DEADLINE_S)
+    return bool(outcome.ok and outcome.value), outcome.timed_out
 
 
-def _time_passes(graders: dict, pairs: list[tuple[str, str, bool]], repeat: int) -> dict[str, tuple]:
-    """Per grader: (best ms/pair, median ms/pair, accuracy) over ``repeat`` timed passes.
+def _run(grader, pairs: list[tuple[str, str]], pool: DeadlinePool) -> tuple[list[bool], list[float], int]:
+    """Decisions, per-pair wall times and the number of deadline hits."""
+    decisions, times, timeouts = [], [], 0
+    for gold, pred in pairs:
+        start = time.perf_counter()
+        decision, timed_out = grader(gold, pred, pool)
+        times.append(time.perf_counter() - start)
+        decisions.append(decision)
+        timeouts += timed_out
+    return decisions, times, timeouts
 
-    Passes of the graders alternate so that load from other processes falls on all of them alike, and
-    the best pass is the headline (the least disturbed). Our memo caches are emptied before every pass:
-    a repeated pass must not be a lookup (sympy's own cache stays warm for every grader alike, as it
-    does in a long-lived worker).
-    """
-    times: dict[str, list[float]] = {name: [] for name in graders}
-    accuracy: dict[str, float] = {}
-    for _ in range(repeat):
-        for name, function in graders.items():
-            clear_caches()
-            start = time.perf_counter()
-            correct = sum(function(g, p) == label for g, p, label in pairs)
-            times[name].append((time.perf_counter() - start) / len(pairs))
-            accuracy[name] = correct / len(pairs)
-    return {name: (min(t), statistics.median(t), accuracy[name]) for name, t in times.items()}
+
+def _scores(decisions: list[bool], labels: list[bool]) -> tuple[float, float, float]:
+    tp = sum(d and y for d, y in zip(decisions, labels))
+    fp = sum(d and not y for d, y in zip(decisions, labels))
+    fn = sum(y and not d for d, y in zip(decisions, labels))
+    accuracy = sum(d == y for d, y in zip(decisions, labels)) / len(labels)
+    return accuracy, tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+
+
+def _corpus_report(graders: dict, corpus_module: ModuleType, pool: DeadlinePool) -> dict[str, list[bool]]:
+    corpus = corpus_module.build_corpus()
+    if not corpus:
+        print(f"no benchmark answers under {corpus_module.SHARED_BENCHMARKS}: corpus skipped")
+        return {}
+    pairs = [(p.gold, p.pred) for p in corpus]
+    labels = [p.equal for p in corpus]
+    print(
+        f"oracle corpus: {len(corpus)} pairs ({sum(labels)} equivalent, {len(labels) - sum(labels)} near-misses, "
+        f"{len({p.rule for p in corpus})} rules) from {len(corpus_module.load_golds())} benchmark answers"
+    )
+    decisions: dict[str, list[bool]] = {}
+    rates: dict[str, float] = {}
+    for name, grader in graders.items():
+        clear_caches()
+        found, times, timeouts = _run(grader, pairs, pool)
+        accuracy, precision, recall = _scores(found, labels)
+        rates[name] = len(pairs) / sum(times)
+        decisions[name] = found
+        print(
+            f"  {name:12s} accuracy {accuracy:.3f}  precision {precision:.3f}  recall {recall:.3f}  "
+            f"{rates[name]:8.0f} pairs/s  deadline hits {timeouts}"
+        )
+    if "math-verify" in rates:
+        for name in ("robust", "deepscaler"):
+            print(f"  throughput ratio {name} / math-verify: {rates[name] / rates['math-verify']:.1f}x")
+        for name in ("robust", "deepscaler"):  # what the optional cascade (ours, then math-verify) would give
+            cascaded = [a or b for a, b in zip(decisions[name], decisions["math-verify"])]
+            accuracy, precision, recall = _scores(cascaded, labels)
+            print(
+                f"  {name} + math-verify cascade: accuracy {accuracy:.3f}  precision {precision:.3f}  "
+                f"recall {recall:.3f}"
+            )
+    return decisions
+
+
+def _free_form_report(corpus_module: ModuleType, pool: DeadlinePool) -> None:
+    # Responses without a box (templates in turn), graded with the free-form extraction on (fallback=True).
+    responses = corpus_module.free_form_responses(corpus_module.build_corpus())
+    if not responses:
+        return
+    results = [compute_score("math", r.response, r.pair.gold, fallback=True, pool=pool) for r in responses]
+    accepted = [r for r, res in zip(responses, results) if res["score"]]
+    right = sum(r.answered_equal for r in accepted)
+    should = sum(r.answered_equal for r in responses)
+    print(
+        f"free-form extraction (robust, fallback=True): {len(responses)} responses, precision "
+        f"{right / max(len(accepted), 1):.3f}, recall {right / max(should, 1):.3f}"
+    )
+
+
+def _pathological_report(graders: dict, corpus_module: ModuleType, pool: DeadlinePool) -> None:
+    cases = corpus_module.PATHOLOGICAL
+    pairs = [(g, p) for g, p, _ in cases]
+    trivial = min(_run(graders["robust"], [("\\frac{1}{2}", "0.5")] * 20, pool)[1])
+    print(
+        f"pathological set: {len(cases)} pairs (deadline {DEADLINE_S:.0f} s); trivial pair {trivial * 1e6:.0f} us"
+    )
+    for name, grader in graders.items():
+        found, times, timeouts = _run(grader, pairs, pool)
+        right = sum(d == label for d, (_, _, label) in zip(found, cases))
+        worst = max(range(len(times)), key=times.__getitem__)
+        print(
+            f"  {name:12s} max wall {max(times) * 1e3:8.1f} ms ({max(times) / trivial:.0f}x trivial; "
+            f"pair #{worst}), deadline hits {timeouts}, right {right}/{len(cases)}"
+        )
 
 
 def _long_responses(count: int, seed: int) -> tuple[list[str], list[str]]:
@@ -81,24 +173,6 @@ def _long_responses(count: int, seed: int) -> tuple[list[str], list[str]]:
     return responses, golds
 
 
-def _cascade_accuracy(pairs: list[tuple[str, str, bool]]) -> None:
-    # compute_score(..., cascade_math_verify=True) decides "ours or math-verify"; a rescue of a labelled
-    # non-equivalent pair is a false positive the cascade adds.
-    from dissect_lrm.reward.cascade import math_verify_equal
-
-    verdicts = {(g, p): math_verify_equal([g], p) for g, p, _ in pairs}
-    for name, function in (("robust", robust_equal), ("deepscaler", deepscaler_equal)):
-        ours = [function(g, p) for g, p, _ in pairs]
-        cascaded = [mine or verdicts[(g, p)] for mine, (g, p, _) in zip(ours, pairs)]
-        correct = sum(decision == label for decision, (_, _, label) in zip(cascaded, pairs))
-        rescued = [(d, label) for mine, d, (_, _, label) in zip(ours, cascaded, pairs) if d and not mine]
-        false_rescues = sum(not label for _, label in rescued)
-        print(
-            f"{name:12s} + math-verify cascade: accuracy {correct / len(pairs):.3f}, "
-            f"{len(rescued)} rescued of which {false_rescues} wrongly"
-        )
-
-
 def _timed_on_fresh_pool(run, args: argparse.Namespace) -> tuple[list[dict], float]:
     # a fresh pool and empty caches for every timed run: no run profits from an earlier one
     clear_caches()
@@ -116,35 +190,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--repeat", type=int, default=5, help="timed passes over the labelled table per grader"
-    )
-    parser.add_argument("--batch", type=int, default=4096, help="responses in the batched run")
+    parser.add_argument("--batch", type=int, default=4096, help="responses in the batched run (0: skip it)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes for the batched run")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic long responses")
     parser.add_argument("--skip-math-verify", action="store_true", help="do not run the math-verify peer")
     args = parser.parse_args(argv)
 
-    pairs = _load_table()
-    print(f"labelled table: {len(pairs)} pairs ({sum(p[2] for p in pairs)} equivalent)")
-    graders = {"robust": robust_equal, "deepscaler": deepscaler_equal}
+    corpus_module = _load_corpus_module()
+    graders = {
+        "robust": functools.partial(_ours, "robust"),
+        "deepscaler": functools.partial(_ours, "deepscaler"),
+    }
     if not args.skip_math_verify:
-        graders["math-verify"] = _math_verify_equal
-    for function in graders.values():
-        for gold, pred, _ in pairs:  # warm-up pass: imports, sympy's cache (ours is emptied per pass)
-            function(gold, pred)
-    stats = _time_passes(graders, pairs, args.repeat)
-    for name, (best, median, accuracy) in stats.items():
-        print(
-            f"{name:12s} single process: {best * 1e3:8.3f} ms/pair (median of {args.repeat} passes "
-            f"{median * 1e3:.3f}), accuracy {accuracy:.3f}"
-        )
-    if "math-verify" in stats:
-        for name in ("robust", "deepscaler"):
-            best = stats["math-verify"][0] / stats[name][0]
-            median = stats["math-verify"][1] / stats[name][1]
-            print(f"throughput ratio {name} / math-verify: {best:.1f}x (medians: {median:.1f}x)")
-        _cascade_accuracy(pairs)
+        graders["math-verify"] = _math_verify
+    pool = DeadlinePool(workers=1)
+    try:
+        pool.map(robust_equal, [("1", "1")], 30.0)  # start the worker outside the timing
+        for grader in graders.values():  # warm-up: imports and first-call costs
+            _run(grader, [("\\frac{1}{2}", "0.5"), ("x^2", "x\\cdot x")], pool)
+        _corpus_report(graders, corpus_module, pool)
+        _free_form_report(corpus_module, pool)
+        _pathological_report(graders, corpus_module, pool)
+    finally:
+        pool.close()
+    if args.batch <= 0:
+        return 0
 
     responses, golds = _long_responses(args.batch, args.seed)
     chars = sum(map(len, responses)) / len(responses)

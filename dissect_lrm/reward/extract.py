@@ -134,7 +134,59 @@ def fallback_answer(text: str) -> str | None:
                 answer = answer[2:-2].strip()
             if answer:
                 return answer
+    return final_line_answer(tail)
+
+
+# A last line that is only math ("$x = 5$", "\[ \frac{1}{2} \]") or only a bare short value ("**42**").
+_DISPLAY_MATH = re.compile(r"^(?:\$\$(.+)\$\$|\$([^$]+)\$|\\\[(.+)\\\]|\\\((.+)\\\))$")
+_BARE_VALUE = re.compile(r"^[-+]?[\w\\{}^/.,()\[\]]{1,40}$")
+
+
+def final_line_answer(text: str) -> str | None:
+    """The answer a response states alone on its last line: a line of math only, or a bare short value.
+
+    Prose lines are never read ("so we get 5 apples" has no unique answer), which keeps this precise.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return None
+    line = lines[-1].strip("* ").rstrip(".").strip("* ")
+    match = _DISPLAY_MATH.match(line)
+    if match:
+        answer = next(group for group in match.groups() if group is not None).strip()
+        return answer or None
+    if _BARE_VALUE.match(line) and any(ch.isdigit() for ch in line):
+        return line
     return None
+
+
+_BOX_START = re.compile(r"\\(?:boxed|fbox|framebox)(?![A-Za-z])\s*\{")
+# Between two boxes of one answer ("\boxed{2} and \boxed{3}"): only separators, spaces and math delimiters.
+_BOX_GAP = re.compile(r"^[\s$,;]*(?:(?:and|or|,|;|\\text\{\s*(?:and|or)\s*\}|\\quad)[\s$,;]*)?$")
+_MAX_JOINED_BOXES = 10
+
+
+def _with_adjacent_boxes(solution: str, last: str) -> str:
+    """The last box, joined with the boxes just before it when only separators stand between them.
+
+    Several boxes in a row state several answers ("x = \\boxed{2} or \\boxed{3}" reads "2, 3"); a box followed
+    by any other text is an earlier, superseded answer and is not joined.
+    """
+    tail = solution[-(_MAX_JOINED_BOXES * (MAX_ANSWER_CHARS + 40)) :]
+    spans = []
+    for match in _BOX_START.finditer(tail):
+        close = _match_braces(tail, match.end() - 1)
+        if close > 0:
+            spans.append((match.start(), close, tail[match.end() : close].strip()))
+    if len(spans) < 2 or spans[-1][2] != last:
+        return last
+    parts = [last]
+    for (_, end, content), (start, _, _) in zip(reversed(spans[:-1]), reversed(spans[1:])):
+        if len(parts) >= _MAX_JOINED_BOXES or not content or not _BOX_GAP.match(tail[end + 1 : start]):
+            break
+        parts.append(content)
+    joined = ", ".join(reversed(parts))
+    return joined if len(joined) <= MAX_ANSWER_CHARS else last
 
 
 def extract_answer(
@@ -151,7 +203,7 @@ def extract_answer(
         return Extraction(None, "no_think")
     content, reason = last_boxed(solution)
     if content is not None:
-        return Extraction(content, reason)
+        return Extraction(_with_adjacent_boxes(solution, content), reason)
     if fallback and reason == "no_answer":
         answer = fallback_answer(solution)
         if answer is not None and len(answer) <= MAX_ANSWER_CHARS:

@@ -11,7 +11,8 @@ from typing import Any
 
 # An expression tree is nested tuples: ("num", Fraction) ("sym", name) ("const", "pi"|"e"|"i"|"inf")
 # ("add", [..]) ("mul", [..]) ("neg", x) ("div", a, b) ("pow", a, b) ("fact", x) ("abs", x)
-# ("fn", name, x) ("log", base|None, x) ("root", n, x) ("binom", n, k).
+# ("fn", name, x) ("log", base|None, x) ("root", n, x) ("binom", n, k) ("round", "floor"|"ceil", x)
+# ("multi", "gcd"|"lcm"|"max"|"min", [..]).
 Node = tuple
 
 MAX_DEPTH = 120  # deeper input (e.g. 200 nested fractions) is not an answer; refuse it quickly
@@ -29,21 +30,35 @@ class NotExact(ArithmeticError):
     """The value is not a rational number computable within the bounds."""
 
 
+class TooLarge(NotExact):
+    """The value may be rational but is too large to compute exactly (towers, huge factorials)."""
+
+
 class NotNumeric(ArithmeticError):
     """The value cannot be computed as a finite complex float."""
 
 
+class NumericOverflow(NotNumeric):
+    """The value (or an intermediate) is beyond float range: too large for a cheap decision."""
+
+
 _FUNCTIONS = {
     "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-    "ln", "log", "exp", "sqrt", "lg",
+    "ln", "log", "exp", "sqrt", "lg", "floor", "ceil", *("gcd", "lcm", "max", "min"),
 }  # fmt: skip
+_MULTI_ARGUMENT = ("gcd", "lcm", "max", "min")
+# Commands that close a bracket: never the start of an implicit product.
+_CLOSING_COMMANDS = {"\\rfloor", "\\rceil", "\\rvert"}
 _GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota",
     "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi",
     "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Phi", "Psi", "Omega", "ell",
 }  # fmt: skip
 _DECORATIONS = {"dot", "ddot", "hat", "bar", "vec", "tilde", "overline"}
-_UNICODE = {"π": "\\pi", "∞": "\\infty", "√": "\\sqrt", "·": "*", "×": "*", "÷": "/", "−": "-", "⋅": "*"}
+_UNICODE = {
+    "π": "\\pi", "∞": "\\infty", "√": "\\sqrt", "·": "*", "×": "*", "÷": "/", "−": "-", "⋅": "*",
+    "⌊": "\\lfloor ", "⌋": "\\rfloor ", "⌈": "\\lceil ", "⌉": "\\rceil ",
+}  # fmt: skip
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+(?![\d.]))?)|(?P<cmd>\\[A-Za-z]+|\\.)"
     r"|(?P<word>[A-Za-z]+)|(?P<op>\*\*|[-+*/^_!()\[\]{},=|'<>]))"
@@ -140,7 +155,12 @@ class _Parser:
         if kind in ("num", "sym", "fn"):
             return True
         if kind == "cmd":
-            return text not in _MULTIPLY_COMMANDS and text not in ("\\div", "\\pm", "\\mp")
+            return text not in _MULTIPLY_COMMANDS and text not in (
+                "\\div",
+                "\\pm",
+                "\\mp",
+                *_CLOSING_COMMANDS,
+            )
         return text in ("(", "[", "{")
 
     def term(self) -> Node:
@@ -298,6 +318,10 @@ class _Parser:
             if inner[0] != "sym":
                 raise ParseError("decoration of a non-symbol")
             return ("sym", name + "{" + inner[1] + "}" + self.subscript() + self.primes())
+        if name in ("lfloor", "lceil"):
+            node = self.additive()
+            self.expect("\\r" + name[1:])
+            return ("round", name[1:], node)
         if name in ("lvert", "rvert", "vert", "|"):
             node = self.additive()
             closing = self.take()
@@ -307,6 +331,16 @@ class _Parser:
         raise ParseError(f"unsupported command {text}")
 
     def _function(self, name: str) -> Node:
+        if name in _MULTI_ARGUMENT:  # \gcd(12, 18), \max(1, 3)
+            self.expect("(")
+            arguments = [self.additive()]
+            while (token := self.peek()) is not None and token[1] == ",":
+                self.take()
+                arguments.append(self.additive())
+            self.expect(")")
+            return ("multi", name, arguments)
+        if name in ("floor", "ceil"):
+            return ("round", name, self.function_argument())
         if name == "sqrt":
             token = self.peek()
             degree: Node = ("num", Fraction(2))
@@ -405,7 +439,7 @@ def exact_value(node: Node) -> Fraction:
         for child in node[1]:
             result *= exact_value(child)
             if _bits(result) > MAX_EXACT_BITS:
-                raise NotExact
+                raise TooLarge
         return result
     if kind == "neg":
         return -exact_value(node[1])
@@ -424,23 +458,34 @@ def exact_value(node: Node) -> Fraction:
                 else _raise()
             )
         e = exponent.numerator
+        if abs(base) == 1:
+            return base ** (e % 2) if base < 0 else base
         if abs(e) > MAX_EXACT_EXPONENT or _bits(base) * abs(e) > MAX_EXACT_BITS:
-            raise NotExact
+            raise TooLarge
         if base == 0 and e < 0:
             raise NotExact
         return base**e
     if kind == "fact":
         value = exact_value(node[1])
-        if value.denominator != 1 or not 0 <= value <= MAX_FACTORIAL:
+        if value.denominator != 1 or value < 0:
             raise NotExact
+        if value > MAX_FACTORIAL:
+            raise TooLarge
         return Fraction(math.factorial(int(value)))
     if kind == "binom":
         n, k = exact_value(node[1]), exact_value(node[2])
-        if n.denominator != 1 or k.denominator != 1 or not 0 <= n <= MAX_FACTORIAL:
+        if n.denominator != 1 or k.denominator != 1 or n < 0:
             raise NotExact
+        if n > MAX_FACTORIAL:
+            raise TooLarge
         return Fraction(math.comb(int(n), int(k))) if k >= 0 else Fraction(0)
     if kind == "abs":
         return abs(exact_value(node[1]))
+    if kind == "round":
+        value = exact_value(node[2])
+        return Fraction(math.floor(value) if node[1] == "floor" else math.ceil(value))
+    if kind == "multi":
+        return _exact_multi(node[1], [exact_value(child) for child in node[2]])
     if kind == "root":
         degree = exact_value(node[1])
         if degree.denominator != 1:
@@ -449,8 +494,19 @@ def exact_value(node: Node) -> Fraction:
     raise NotExact
 
 
+def _exact_multi(name: str, values: list[Fraction]) -> Fraction:
+    if name == "max":
+        return max(values)
+    if name == "min":
+        return min(values)
+    if any(value.denominator != 1 for value in values):
+        raise NotExact  # gcd and lcm of non-integers are not answers
+    integers = [value.numerator for value in values]
+    return Fraction(math.gcd(*integers) if name == "gcd" else math.lcm(*integers))
+
+
 def _raise() -> Fraction:
-    raise NotExact
+    raise TooLarge
 
 
 # ---------------------------------------------------------------- numeric (complex float) evaluation
@@ -467,10 +523,12 @@ def numeric_value(node: Node, env: dict[str, complex]) -> complex:
     """The value of ``node`` with symbols bound by ``env``; raises NotNumeric on overflow or poles."""
     try:
         value = _numeric(node, env)
-    except (OverflowError, ZeroDivisionError, ValueError, KeyError) as error:
+    except OverflowError as error:
+        raise NumericOverflow(str(error)) from error
+    except (ZeroDivisionError, ValueError, KeyError) as error:
         raise NotNumeric(str(error)) from error
     if not (math.isfinite(value.real) and math.isfinite(value.imag)):
-        raise NotNumeric("not finite")
+        raise NumericOverflow("not finite")
     return value
 
 
@@ -529,6 +587,20 @@ def _numeric(node: Node, env: dict[str, complex]) -> complex:
         return value ** (1 / degree)
     if kind == "fn":
         return _NUMERIC_FUNCTIONS[node[1]](_numeric(node[2], env))
+    if kind in ("round", "multi") and env and free_symbols(node):
+        # piecewise in its variables: equal values at a few samples prove nothing (max(x, 1) vs x)
+        raise ValueError(f"{kind} of a variable is piecewise")
+    if kind == "round":
+        value = _numeric(node[2], env)
+        if value.imag:
+            raise ValueError("floor of a complex number")
+        return complex(math.floor(value.real) if node[1] == "floor" else math.ceil(value.real))
+    if kind == "multi":
+        values = [_numeric(child, env) for child in node[2]]
+        if node[1] not in ("max", "min") or any(value.imag for value in values):
+            raise ValueError(f"{node[1]} needs exact integers")
+        pick = max if node[1] == "max" else min
+        return complex(pick(value.real for value in values))
     if kind == "log":
         value = cmath.log(_numeric(node[2], env))
         return value if node[1] is None else value / cmath.log(_numeric(node[1], env))
@@ -575,6 +647,12 @@ def to_sympy(node: Node) -> Any:
             return sympy.Abs(convert(item[1]))
         if kind == "root":
             return sympy.root(convert(item[2]), convert(item[1]))
+        if kind == "round":
+            return (sympy.floor if item[1] == "floor" else sympy.ceiling)(convert(item[2]))
+        if kind == "multi":
+            function = {"gcd": sympy.gcd, "lcm": sympy.lcm, "max": sympy.Max, "min": sympy.Min}[item[1]]
+            arguments = [convert(child) for child in item[2]]
+            return function(*arguments) if item[1] in ("max", "min") else _fold(function, arguments)
         if kind == "fn":
             function = {"arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan}.get(item[1])
             return (function or getattr(sympy, item[1]))(convert(item[2]))
@@ -584,3 +662,10 @@ def to_sympy(node: Node) -> Any:
         raise ParseError(f"unknown node {kind}")
 
     return convert(node)
+
+
+def _fold(function: Any, arguments: list[Any]) -> Any:
+    result = arguments[0]
+    for argument in arguments[1:]:
+        result = function(result, argument)
+    return result

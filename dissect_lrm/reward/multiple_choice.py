@@ -6,9 +6,14 @@ import re
 
 from dissect_lrm.reward.extract import ThinkPolicy, fallback_answer, last_boxed, solution_after_think
 
-_OPTION = re.compile(r"(?:^|\n|\s)\(([A-J])\)\s*(.*)")
-_LETTER_TOKEN = re.compile(r"^\(?\s*([A-J](?:\s*[,、和and&]*\s*[A-J])*)\s*\)?(?:[.:)\s]|$)")
-_PAREN_LETTER = re.compile(r"\(([A-J])\)")
+# Every letter an option may carry (MMLU-STEM and GPQA use A-D, GaoKao up to J), and the options
+# assumed when the question lists none.
+OPTION_LETTERS = "ABCDEFGHIJ"
+DEFAULT_OPTIONS = "ABCD"
+_ANY = f"[{OPTION_LETTERS}]"
+_OPTION = re.compile(rf"(?:^|\n|\s)\(({_ANY})\)\s*(.*)")
+_LETTER_TOKEN = re.compile(rf"^\(?\s*({_ANY}(?:\s*[,、和and&]*\s*{_ANY})*)\s*\)?(?:[.:)\s]|$)")
+_PAREN_LETTER = re.compile(rf"\(({_ANY})\)")
 
 
 def option_letters(question: str | None) -> dict[str, str]:
@@ -54,7 +59,7 @@ def extract_choice(
 ) -> str | None:
     """The chosen letter(s), sorted (e.g. "C" or "AD"), or None. Letters come from the question."""
     options = option_letters(question)
-    allowed = letters or ("".join(sorted(options)) if options else "ABCD")
+    allowed = letters or ("".join(sorted(options)) if options else DEFAULT_OPTIONS)
     solution = solution_after_think(response, think)
     if solution is None:
         return None
@@ -79,7 +84,7 @@ def extract_choice(
 
 def normalize_choice(ground_truth: str) -> str:
     """The gold letter set, sorted: "A B D" and "DBA" become "ABD"."""
-    letters = {ch for ch in ground_truth.upper() if "A" <= ch <= "J"}
+    letters = {ch for ch in ground_truth.upper() if ch in OPTION_LETTERS}
     if not letters:
         raise ValueError(f"not a multiple-choice answer: {ground_truth!r}")
     return "".join(sorted(letters))

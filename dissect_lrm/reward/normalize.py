@@ -399,7 +399,17 @@ _TEXT_COMMAND = re.compile(
 )
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
 _GLUED_UNIT = re.compile(r"(-?\d+(?:\.\d+)?)([A-Za-z]{2,})")
-_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\}|\\,)\d{3})+(?![\d])")
+# Not inside a list: in "27,54,108,135" the run "108,135" is two items, not 108135.
+_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:,|\{,\}|\\,)\d{3})+(?![\d]|,\d)")
+# "The answer is 5", "Answer: 5", "so x = 5": a sentence around the answer, not part of it.
+_ANSWER_PHRASE = re.compile(
+    r"^(?:(?:so|thus|hence|therefore),?\s*)?(?:the\s+)?(?:final\s+)?answer\s*(?:is|:|=)\s*:?\s*",
+    re.IGNORECASE,
+)
+_EMPTY_SET = ("\\emptyset", "\\varnothing", "\\{\\}", "\\{ \\}", "∅", "{}")
+_REAL_LINE = ("\\mathbb{R}", "\\mathbb R", "\\R", "ℝ", "\\mathbf{R}")
+# "x \in [1, 2]" and "x\in\{3\}": the membership names the answer set.
+_MEMBERSHIP = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*(?:\\in|∈)\s*(?=\S)")
 
 
 def _replace_text_commands(s: str) -> str:
@@ -419,6 +429,8 @@ def _replace_text_commands(s: str) -> str:
 
 
 def _is_unit_token(token: str) -> bool:
+    if token.count("{") != token.count("}"):
+        return False  # "C}" closes a group opened earlier: part of the expression, not a unit
     words = [w for w in re.split(r"[/.^{}\-\d*()]+", token) if w]
     return bool(words) and all(w in UNIT_WORDS for w in words)
 
@@ -471,6 +483,12 @@ def robust_canonical(answer: str) -> tuple[str, dict[str, bool]]:
         flags["degree"] = True
         s = _DEGREE.sub(" ", s)
     s = _replace_text_commands(s)
+    s = _ANSWER_PHRASE.sub("", s.strip())
+    s = _MEMBERSHIP.sub("", s)
+    if s.strip() in _EMPTY_SET:
+        s = "∅"
+    for name in _REAL_LINE:
+        s = s.replace(name, "(-∞,∞)") if s.strip() == name else s
     s = s.replace("\\infty", "∞").replace("\\inf", "∞").replace("infinity", "∞")
     s = _strip_trailing_units(s)
     for word in ("degrees", "degree"):

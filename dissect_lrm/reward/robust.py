@@ -6,11 +6,14 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from dissect_lrm.reward.huge import huge_equal
 from dissect_lrm.reward.latex_expr import (
     Node,
     NotExact,
     NotNumeric,
+    NumericOverflow,
     ParseError,
+    TooLarge,
     exact_value,
     free_symbols,
     numeric_value,
@@ -21,6 +24,11 @@ from dissect_lrm.reward.latex_expr import (
 from dissect_lrm.reward.normalize import robust_canonical
 
 REL_TOL = 1e-9  # numeric identity test tolerance (values are compared exactly whenever possible)
+
+
+# Longer answers are compared as text: no expression worth parsing is this long (the extraction refuses
+# answers over 2000 characters), and the normalising regexes then cost milliseconds.
+MAX_PARSE_CHARS = 4096
 
 
 class NeedSympy(Exception):
@@ -41,11 +49,14 @@ class Answer:
 _MATRIX = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^}]*\})?(.*)\\end\{\1\}$", re.S)
 _MIXED_FRAC = re.compile(r"^(-?)(\d+)\s*\\frac\s*(?:\{(\d+)\}|(\d))\s*(?:\{(\d+)\}|(\d))$")
 _MIXED_SLASH = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
+_REPEATING = re.compile(r"^(-?)(\d*)\.(\d*)\\(?:overline|bar|dot)\s*\{?(\d{1,20})\}?$")
 _OPENERS, _CLOSERS = "([{", ")]}"
 
 
 def _split_top(s: str, separators: tuple[str, ...]) -> list[str]:
     """Split on separators outside any bracket (bracket kinds may differ: half-open intervals)."""
+    if not any(sep in s for sep in separators):  # the common case, and linear on 100k-digit numbers
+        return [s]
     parts, depth, start, i, n = [], 0, 0, 0, len(s)
     while i < n:
         ch = s[i]
@@ -90,10 +101,40 @@ def _scalar(s: str, flags: tuple[str, ...]) -> Answer:
         num, den = [group for group in rest if group is not None]
         s = f"{sign}({whole}+{num}/{den})"
     s = re.sub(r"(\d)\s+(?=\d)", r"\1", s) if re.fullmatch(r"[\d\s.]+", s) else s  # "1 000 000"
+    repeating = _REPEATING.match(s)
+    if repeating:  # 0.1\overline{6} = 1/6
+        s = _repeating_fraction(*repeating.groups())
     try:
         return Answer("scalar", node=parse_latex(s), text=s, flags=flags)
     except (ParseError, RecursionError):
         return Answer("text", text=_text_key(s), flags=flags)
+
+
+_LESS = r"(<|\\leq?|\\leqslant|≤)"
+_ONE_SIDED = re.compile(r"^([A-Za-z])\s*(<|>|\\[lg]eq?|\\[lg]eqslant|≤|≥)\s*([^<>=≤≥]+)$")
+_TWO_SIDED = re.compile(rf"^([^<>=≤≥]+?)\s*{_LESS}\s*[A-Za-z]\s*{_LESS}\s*([^<>=≤≥]+)$")
+
+
+def _inequality_as_interval(s: str) -> str:
+    """ "x < 3" is the interval (-∞, 3); "1 \\le x < 2" is [1, 2). Other text is returned unchanged."""
+    one = _ONE_SIDED.match(s)
+    if one:
+        relation, bound = one.group(2), one.group(3).strip()
+        strict = relation in ("<", ">")
+        if relation in ("<", "≤") or relation.startswith("\\l"):
+            return f"(-∞, {bound}{')' if strict else ']'}"
+        return f"{'(' if strict else '['}{bound}, ∞)"
+    two = _TWO_SIDED.match(s)
+    if two:
+        low, left, right, high = two.group(1).strip(), two.group(2), two.group(3), two.group(4).strip()
+        return f"{'(' if left == '<' else '['}{low}, {high}{')' if right == '<' else ']'}"
+    return s
+
+
+def _repeating_fraction(sign: str, whole: str, fixed: str, period: str) -> str:
+    value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
+    value += Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
+    return f"{sign}({value.numerator}/{value.denominator})"
 
 
 def _text_key(s: str) -> str:
@@ -105,6 +146,8 @@ def _text_key(s: str) -> str:
 
 def parse_answer(raw: str, _depth: int = 0) -> Answer:
     """Parse an answer string into an :class:`Answer` (never raises on any string)."""
+    if len(raw) > MAX_PARSE_CHARS:  # a 100k-digit numeral: compared as text, in linear time
+        return Answer("text", text=_text_key(raw.strip()))
     s, flag_map = robust_canonical(raw) if _depth == 0 else (raw.strip(), {})
     flags = tuple(sorted(k for k, v in flag_map.items() if v))
     if _depth > 8 or not s:
@@ -131,6 +174,8 @@ def parse_answer(raw: str, _depth: int = 0) -> Answer:
         return Answer(
             "list", items=tuple(parse_answer(p, _depth + 1) for p in parts if p.strip()), flags=flags
         )
+    if "<" in s or ">" in s or "\\le" in s or "\\ge" in s or "≤" in s or "≥" in s:
+        s = _inequality_as_interval(s)
     if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _outer_group(s):
         inner_parts = _split_top(s[1:-1], (",",))
         if len(inner_parts) > 1:
@@ -180,6 +225,16 @@ def _sympy_equal(a: Node, b: Node) -> bool:
     return bool(abs(value) < scale * sympy.Float(10) ** -40)
 
 
+def _exact_or_none(node: Node) -> tuple[Fraction | None, bool]:
+    """The exact rational value (or None) and whether it failed only for being too large."""
+    try:
+        return exact_value(node), False
+    except TooLarge:
+        return None, True
+    except (NotExact, ValueError, OverflowError, RecursionError):
+        return None, False
+
+
 def nodes_equal(a: Node, b: Node, allow_sympy: bool) -> bool:
     """Value equality of two expression trees. Raises NeedSympy if undecided without sympy."""
     if a == b:
@@ -187,16 +242,14 @@ def nodes_equal(a: Node, b: Node, allow_sympy: bool) -> bool:
     inf_a, inf_b = _is_infinite(a), _is_infinite(b)
     if inf_a or inf_b:
         return inf_a == inf_b
-    try:
-        exact_a = exact_value(a)
-    except (NotExact, ValueError, OverflowError):
-        exact_a = None
-    try:
-        exact_b = exact_value(b)
-    except (NotExact, ValueError, OverflowError):
-        exact_b = None
+    exact_a, large_a = _exact_or_none(a)
+    exact_b, large_b = _exact_or_none(b)
     if exact_a is not None and exact_b is not None:
         return exact_a == exact_b
+    if large_a or large_b:
+        # Towers and huge factorials: residues decide, or the pair is given up; never sympy, which would
+        # hold a worker until the deadline.
+        return huge_equal(a, b)
     symbols = free_symbols(a) | free_symbols(b)
     try:
         for env in sample_points(symbols):
@@ -206,6 +259,8 @@ def nodes_equal(a: Node, b: Node, allow_sympy: bool) -> bool:
         # Numerically equal. A rational against an irrational lookalike (3.1416 vs pi) needs proof.
         if symbols or (exact_a is None and exact_b is None):
             return True
+    except NumericOverflow:
+        return False  # beyond float range and not rational (e^{9^9}): given up, not sent to sympy
     except NotNumeric:
         pass
     if not allow_sympy:
@@ -240,6 +295,8 @@ def _equation_equal(gold: Answer, pred: Answer, allow_sympy: bool) -> bool:
         return gl.node == pl.node and answers_equal(gr, pr, allow_sympy)
     if gl.kind != "scalar" or gr.kind != "scalar" or pl.kind != "scalar" or pr.kind != "scalar":
         return gl.text == pl.text and gr.text == pr.text
+    if gl.node == pl.node and gr.node == pr.node:
+        return True  # the same relation written alike (floors and other non-numeric parts included)
     # Same relation up to a non-zero factor: (gl - gr) / (pl - pr) is a constant.
     f_gold: Node = ("add", [gl.node, ("neg", gr.node)])
     f_pred: Node = ("add", [pl.node, ("neg", pr.node)])
@@ -288,6 +345,13 @@ def answers_equal(gold: Answer, pred: Answer, allow_sympy: bool = True) -> bool:
     if gold.kind == "scalar" and pred.kind == "scalar":
         return _scalar_equal(gold, pred, allow_sympy)
     collections = ("list", "set", "seq", "union")
+    if pred.kind == "list" and gold.kind not in collections and len(pred.items) > 1:
+        # "\frac{1}{2} or 0.5": several spellings of one answer; any other value among them is wrong
+        return all(answers_equal(gold, item, allow_sympy) for item in pred.items)
+    if gold.kind == "set" and len(gold.items) == 1 and pred.kind not in collections:
+        return answers_equal(gold.items[0], pred, allow_sympy)  # \{3\} and 3 name the same answer
+    if pred.kind == "set" and len(pred.items) == 1 and gold.kind not in collections:
+        return answers_equal(gold, pred.items[0], allow_sympy)
     if gold.kind in collections and pred.kind in collections:
         if gold.kind == "seq" and pred.kind == "seq":
             if gold.text != pred.text or len(gold.items) != len(pred.items):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import operator
 import time
 from collections.abc import Iterator
@@ -92,11 +93,16 @@ def test_worker_exception_is_reported_not_fatal(pool: DeadlinePool) -> None:
 
 
 def test_timed_out_sample_is_flagged(pool: DeadlinePool) -> None:
-    result = compute_score("math", "</think>\\boxed{9^{9^{9}}}", "1", deadline_s=0.5, pool=pool)
+    # A sum of 50 square roots against its float value: numerically equal, so only sympy can decide, which
+    # takes a few hundred ms even warm (towers of powers no longer reach sympy: residues decide them).
+    radicands = [k for k in range(2, 60) if math.isqrt(k) ** 2 != k]
+    roots = "+".join(f"\\sqrt{{{k}}}" for k in radicands)
+    value = repr(sum(math.sqrt(k) for k in radicands))
+    result = compute_score("math", f"</think>\\boxed{{{value}}}", roots, deadline_s=0.02, pool=pool)
     assert result == {
         "score": 0.0,
         "acc": 0.0,
-        "pred": "9^{9^{9}}",
+        "pred": value,
         "format_ok": True,
         "timed_out": True,
         "math_verify_rescued": False,
@@ -145,7 +151,7 @@ def test_compute_scores_matches_compute_score(pool: DeadlinePool) -> None:
     ]
     assert [b["score"] for b in batch] == [1.0, 1.0, 1.0, 0.0, 1.0, 0.0]
     assert batch == single
-    assert batch[-1]["timed_out"] is True
+    assert batch[-1]["timed_out"] is False  # the tower is decided by residues, not by the deadline
 
 
 def test_compute_scores_rejects_mismatched_lengths() -> None:

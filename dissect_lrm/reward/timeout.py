@@ -254,11 +254,3 @@ def shared_pool() -> DeadlinePool:
             _shared_pid = os.getpid()
             atexit.register(_shared_pool.close)
         return _shared_pool
-
-
-def close_shared_pool() -> None:
-    global _shared_pool
-    with _shared_lock:
-        if _shared_pool is not None:
-            _shared_pool.close()
-            _shared_pool = None

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dissect_lrm.data.cli import add_commands, main
-from dissect_lrm.data.schema import load_eval_set
+from dissect_lrm.eval.benchmarks import load_benchmark
 
 
 def test_train_command_writes_parquet_and_prints_the_table(
@@ -68,8 +68,8 @@ def test_benchmarks_command(tmp_path, capsys):
     ]
     assert main(argv) == 0
     assert "| gpqa_diamond | multiple_choice | 1 | 1 | 0 | 198 |" in capsys.readouterr().out
-    assert load_eval_set(out / "aime24.jsonl")[0].answers == ["12"]
-    assert load_eval_set(out / "gpqa_diamond.jsonl")[0].choices == {"A": "1", "B": "2"}
+    assert load_benchmark(out / "aime24.jsonl").problems[0].answers == ("12",)
+    assert load_benchmark(out / "gpqa_diamond.jsonl").problems[0].options == {"A": "1", "B": "2"}
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from dissect_lrm.cli_options import DeprecatedSpelling, positive_int, renamed
+from dissect_lrm.cli_options import positive_int, renamed
 
 BACKEND_NAMES: tuple[str, ...] = ("hf", "openai", "vllm")
 
@@ -25,7 +25,7 @@ def add_sampling_arguments(
     group.add_argument("--max-tokens", type=positive_int, default=32768 if defaults else None, help="output cap in tokens (paper 32768)")  # fmt: skip
     group.add_argument("--max-model-len", type=positive_int, default=32768 if defaults else None, help="context length: the output cap is clamped to it minus the prompt; vllm: the engine's context")  # fmt: skip
     group.add_argument("--grader", choices=("robust", "deepscaler"), default="robust" if defaults else None, help="reward mode (deepscaler = the original grading; default robust)")  # fmt: skip
-    group.add_argument("--seed", "--gen-seed", dest="seed", type=int, default=0 if defaults else None, action=DeprecatedSpelling, old=("--gen-seed",), help="base seed; each (problem, run) gets its own seed derived from it")  # fmt: skip
+    renamed(group, "--seed", "--gen-seed", dest="seed", type=int, default=0 if defaults else None, help="base seed; each (problem, run) gets its own seed derived from it")  # fmt: skip
     return group
 
 

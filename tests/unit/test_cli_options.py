@@ -71,3 +71,19 @@ def test_analysis_takes_no_options_from_the_data_commands():
     tree = ast.parse(Path(analysis_cli.__file__).read_text())
     modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert "dissect_lrm.data.cli" not in modules
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["data", "train", "--source", "nowhere.json"], ["figures", "fig2", "nowhere/profile.json"],
+     ["profile", "--store", "nowhere.jsonl"], ["stats", "plan", "nowhere.jsonl"]],
+)  # fmt: skip
+def test_debug_shows_the_traceback_and_without_it_one_line(argv, tmp_path, capsys):
+    from dissect_lrm.cli import main
+
+    argv = [*argv, "--output-dir", str(tmp_path)] if argv[0] != "stats" else argv
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and "nowhere" in err
+    with pytest.raises((FileNotFoundError, ValueError)):
+        main([*argv, "--debug"])

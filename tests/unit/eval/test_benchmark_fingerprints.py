@@ -24,6 +24,12 @@ OURS_BUILT = [
     {"id": "m-0001", "problem": "Q?\nAnswer Choices:\n(A) x\n(B) y\n(C) z", "answers": ["AC"],
      "choices": {"A": "x", "B": "y", "C": "z"}, "source": "m", "task": "multiple_choice", "metadata": {}},
 ]  # fmt: skip
+# Choice letters out of order: the fingerprint keeps the file's order (it was never sorted).
+OURS_ORDER = [
+    {"id": "z", "problem": "Pick.\n(B) y\n(A) x", "answers": ["A"], "choices": ["B", "A"], "source": "toy"},
+    {"id": "y", "problem": "Which?\n(A) p\n(B) q\n(C) r", "answers": ["AC"], "choices": {"C": "r", "A": "p", "B": "q"},
+     "source": "toy", "task": "multiple_choice", "metadata": {"k": 1}},
+]  # fmt: skip
 ORIGINAL = [
     {"problem": "What is 2+2?", "answer": 4.0, "unique_id": "u/1"},
     {"problem": "Name it.", "answer": ["x", " y "]},
@@ -33,6 +39,7 @@ USER = [{"question": "What is 3+3?", "final": "6", "uid": 17}]
 EXPECTED = {
     "ours_letters.jsonl": ("ours_letters", "5c61301faa1946b0"),
     "ours_built.jsonl": ("ours_built", "bb76493ae1cfda4e"),
+    "ours_order.jsonl": ("ours_order", "24b1057b09a80e36"),
     "minerva.json": ("minerva", "b75acd271f73e9c5"),
     "user.jsonl:problem=question,answer=final,id=uid,name=mine": ("mine", "b3caa7c9c90998a8"),
 }
@@ -43,6 +50,7 @@ def _write(tmp_path):
     (tmp_path / "ours_built.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in OURS_BUILT), encoding="utf-8"
     )
+    (tmp_path / "ours_order.jsonl").write_text("".join(json.dumps(r) + "\n" for r in OURS_ORDER))
     (tmp_path / "minerva.json").write_text(json.dumps(ORIGINAL))
     (tmp_path / "user.jsonl").write_text("".join(json.dumps(r) + "\n" for r in USER))
 

@@ -61,3 +61,31 @@ def add_output_dir_argument(
 def add_debug_argument(parser: Any) -> None:
     """``--debug``: show the Python traceback of an error (by default one ``error: ...`` line, exit 2)."""
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+
+
+# What a user can cause and fix: bad files, missing models, stores that refuse to resume, bad options.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def guarded(handler: Any, catch: tuple[type[BaseException], ...] = ()) -> Any:
+    """Run a handler; a user error (or one of ``catch``) prints one ``error: ...`` line and exits 2; --debug re-raises."""
+
+    def run(args: argparse.Namespace) -> int:
+        from dissect_lrm.eval.store import StoreError  # late: importing a command stays cheap
+
+        try:
+            return handler(args)
+        except (*USER_ERRORS, StoreError, *catch) as error:
+            if getattr(args, "debug", False):
+                raise
+            text = " ".join(str(error).split()) or type(error).__name__
+            print(f"error: {text} (--debug for the traceback)", file=sys.stderr)
+            return 2
+
+    run.__name__ = getattr(handler, "__name__", "run")
+    return run

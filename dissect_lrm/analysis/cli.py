@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dissect_lrm.cli_options import add_debug_argument, add_output_dir_argument, positive_int
+from dissect_lrm.cli_options import add_debug_argument, add_output_dir_argument, guarded, positive_int
 from dissect_lrm.eval.options import add_generation_arguments, backend_options, generation_protocol
 
 _PROFILE_HELP = """\
@@ -166,15 +166,7 @@ def _run_figures(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch a parsed ``profile`` / ``figures`` command; user errors print a message, not a traceback."""
-    from dissect_lrm.eval.store import StoreError
-
-    try:
-        return args.analysis_handler(args)
-    except (FileNotFoundError, ValueError, StoreError) as error:
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return guarded(args.analysis_handler)(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

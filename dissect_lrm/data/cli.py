@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dissect_lrm.cli_options import add_debug_argument, add_output_dir_argument
+from dissect_lrm.cli_options import add_debug_argument, add_output_dir_argument, guarded
 from dissect_lrm.data.benchmarks import BENCHMARKS, build_benchmarks, format_report
 from dissect_lrm.data.train import DEFAULT_VAL_SIZE, REPORT_FILE, TRAIN_FILE, VAL_FILE, build_training_set
 
@@ -241,17 +241,8 @@ def _run_teacher(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch a parsed ``data`` command (for the top-level ``dissect-lrm`` entry)."""
-    try:
-        return args.data_handler(args)
-    except (
-        FileNotFoundError,
-        ValueError,
-        RuntimeError,
-    ) as error:  # user errors (StoreError too): no traceback
-        if args.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    # RuntimeError too: a teacher run's backend failures are reported like bad input
+    return guarded(args.data_handler, catch=(RuntimeError,))(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

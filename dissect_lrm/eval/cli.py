@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dissect_lrm.cli_options import add_debug_argument, add_output_dir_argument, positive_int
+from dissect_lrm.cli_options import add_debug_argument, add_output_dir_argument, guarded, positive_int
 from dissect_lrm.eval.options import (
     add_backend_arguments,
     add_sampling_arguments,
@@ -180,34 +180,6 @@ def _add_stats(subparsers: Any) -> None:
 
 class UserError(ValueError):
     """A request that cannot be served as asked; reported on one line."""
-
-
-# What a user can cause and fix: bad files, missing models, stores that refuse to resume, bad options.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    FileNotFoundError,
-    NotADirectoryError,
-    PermissionError,
-)
-
-
-def guarded(handler: Any) -> Any:
-    """Run a handler; a user error prints one line (`error: ...`) and exits 2, --debug shows the traceback."""
-
-    def run(args: argparse.Namespace) -> int:
-        from dissect_lrm.eval.store import StoreError
-
-        try:
-            return handler(args)
-        except (*USER_ERRORS, StoreError) as error:
-            if getattr(args, "debug", False):
-                raise
-            text = " ".join(str(error).split()) or type(error).__name__
-            print(f"error: {text} (--debug for the traceback)", file=sys.stderr)
-            return 2
-
-    run.__name__ = getattr(handler, "__name__", "run")
-    return run
 
 
 def add_commands(subparsers: Any) -> None:

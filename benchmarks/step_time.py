@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from dissect_lrm.cli_options import renamed
 from dissect_lrm.demo import training_overrides
 from dissect_lrm.tiny import build_tiny_kit
 from dissect_lrm.trainer.launcher import run_training
@@ -39,8 +40,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps per run (step 1 is warm-up)")
-    parser.add_argument("--timeout", type=float, default=900, help="limit per training run (s)")
-    parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
+    renamed(parser, "--timeout-s", "--timeout", dest="timeout", metavar="S", type=float, default=900, help="limit per training run in seconds")  # fmt: skip
+    renamed(parser, "--output-dir", "--workdir", dest="workdir", default=None, help="scratch directory (default: a temporary one)")  # fmt: skip
     args = parser.parse_args()
 
     root = Path(args.workdir or tempfile.mkdtemp(prefix="dissect_step_time_"))

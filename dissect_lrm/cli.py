@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dissect_lrm.cli_options import add_output_dir_argument, renamed
+
 
 def run_demo(args: argparse.Namespace) -> int:
     from dissect_lrm.demo import DemoSettings
@@ -96,14 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
         "verl's real v1 trainer on the CPU keeping both / negative-only / positive-only samples, evaluate each, "
         "print the table and save a figure.",
     )
-    demo.add_argument("--workdir", default="runs/demo", help="where the kit, logs, checkpoints and stores go")
+    add_output_dir_argument(demo, "workdir", required=False, default="runs/demo", old=("--workdir",), help="where the kit, logs, checkpoints, stores and the figure go (default runs/demo)")  # fmt: skip
     demo.add_argument("--steps", type=int, default=8, help="GRPO steps per training run")
     demo.add_argument("--eval-runs", type=int, default=8, help="sampled runs per held-out problem")
     demo.add_argument("--eval-problems", type=int, default=64, help="held-out problems")
     demo.add_argument("--warm-start-steps", type=int, default=300, help="supervised warm-start steps")
-    demo.add_argument("--timeout", type=float, default=900, help="wall-clock limit of each training run (s)")
+    renamed(demo, "--timeout-s", "--timeout", dest="timeout", metavar="S", type=float, default=900, help="wall-clock limit of each training run in seconds (default 900)")  # fmt: skip
     demo.add_argument(
-        "--figure", default=None, help="where the figure goes (default <workdir>/demo_posneg.png)"
+        "--figure", default=None, help="where the figure goes (default <output-dir>/demo_posneg.png)"
     )
     demo.add_argument("--verbose", action="store_true", help="stream the trainer's output")
     demo.set_defaults(func=run_demo)

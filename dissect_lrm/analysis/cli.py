@@ -7,28 +7,23 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dissect_lrm.data.cli import add_generation_arguments
-from dissect_lrm.eval.options import (
-    add_output_dir_argument,
-    backend_options,
-    generation_protocol,
-    positive_int,
-)
+from dissect_lrm.cli_options import add_debug_argument, add_output_dir_argument, guarded, positive_int
+from dissect_lrm.eval.options import add_generation_arguments, backend_options, generation_protocol
 
 _PROFILE_HELP = """\
 Zero-advantage profiler (paper §4.1, Figure 2). For a dataset and a model, roll out --runs samples per
-problem through the evaluation backends (a resumable store under OUT/stores: rerunning resumes), or
+problem through the evaluation backends (a resumable store under DIR/stores: rerunning resumes), or
 read existing eval stores with --store, and report per dataset:
   the distribution of per-problem accuracy, the shares of all-correct / all-wrong problems (zero
   advantage under a 0/1 reward) and of mixed problems (the "effective" data).
-Writes OUT/profile.json, profile.md, profile.csv, distribution.csv and distribution.png.
+Writes DIR/profile.json, profile.md, profile.csv, distribution.csv and distribution.png.
 With --logs, also the per-step group shares the trainer logged (dissect/groups/*_frac) from verl's
-metrics logs: OUT/zero_advantage_steps.csv and .png.
+metrics logs: DIR/zero_advantage_steps.csv and .png.
 Examples:
   dissect-lrm profile --dataset data/deepscaler/train.parquet --model deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B \\
-      --backend vllm --max-tokens 8192 --out runs/profile/deepscaler
-  dissect-lrm profile --store runs/eval/model/train/math.jsonl --out runs/profile/from_store
-  dissect-lrm profile --logs grpo=runs/train/metrics.jsonl --out runs/profile/training
+      --backend vllm --max-tokens 8192 --output-dir runs/profile/deepscaler
+  dissect-lrm profile --store runs/eval/model/train/math.jsonl --output-dir runs/profile/from_store
+  dissect-lrm profile --logs grpo=runs/train/metrics.jsonl --output-dir runs/profile/training
 """
 
 _LOG_HELP = (
@@ -58,10 +53,9 @@ def _add_profile(subparsers: argparse._SubParsersAction) -> None:
     )
     source.add_argument("--store", action="append", default=[], metavar="JSONL", help="existing eval store; repeatable")  # fmt: skip
     source.add_argument("--logs", action="append", default=[], metavar="[LABEL=]PATH", help=_LOG_HELP)
-    add_output_dir_argument(
-        parser, "out", required=True, help="output directory (--out: deprecated spelling)"
-    )
+    add_output_dir_argument(parser, "out", required=True, help="output directory")
     parser.add_argument("--no-plot", action="store_true", help="tables only, no PNG")
+    add_debug_argument(parser)
     add_generation_arguments(parser)
     parser.set_defaults(func=run, analysis_handler=_run_profile)
 
@@ -70,7 +64,7 @@ def _add_figures(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "figures",
         help="the paper's figures as PNG (+ CSV of the plotted data)",
-        description="One command per figure. Each writes a PNG under --out (default figures/) and, next to it, "
+        description="One command per figure. Each writes a PNG under --output-dir (default runs/figures) and, next to it, "
         "a CSV with exactly the data it plots.",
     )
     figures = parser.add_subparsers(dest="figure", metavar="{fig2,fig6,curves,eval}", required=True)
@@ -78,20 +72,20 @@ def _add_figures(subparsers: argparse._SubParsersAction) -> None:
         "fig2",
         help="Figure 2: accuracy distributions from profiler outputs",
         description="Figure 2: share of problems per accuracy level, one bar group per profiled dataset. "
-        "Writes OUT/fig2_accuracy_distribution.png and .csv (dataset, model, accuracy, problems, share).",
+        "Writes DIR/fig2_accuracy_distribution.png and .csv (dataset, model, accuracy, problems, share).",
     )
     fig2.add_argument("profiles", nargs="+", metavar="PROFILE_JSON", help="profile.json files of 'dissect-lrm profile'")  # fmt: skip
     fig6 = figures.add_parser(
         "fig6",
         help="Figure 6: kept positive / negative samples per step, from training logs",
         description="Figure 6: dissect/filter/kept_{pos,neg}_samples per step, one line per run. "
-        "Writes OUT/fig6_kept_samples.png and .csv (run, step, kept_pos_samples, kept_neg_samples).",
+        "Writes DIR/fig6_kept_samples.png and .csv (run, step, kept_pos_samples, kept_neg_samples).",
     )
     curves = figures.add_parser(
         "curves",
         help="training curves: reward, accuracy, response length per step",
         description="critic/score/mean, dissect/acc/mean and response_length/mean per step, one line per run. "
-        "Writes OUT/training_curves.png and .csv (run, step, reward, accuracy, response_length).",
+        "Writes DIR/training_curves.png and .csv (run, step, reward, accuracy, response_length).",
     )
     for sub in (fig6, curves):
         sub.add_argument("logs", nargs="+", metavar="[LABEL=]PATH", help=_LOG_HELP)
@@ -100,7 +94,7 @@ def _add_figures(subparsers: argparse._SubParsersAction) -> None:
         help="evaluation figures (accuracy histograms, score spread) from a store directory",
         description="For every eval store under STORE_DIR: the accuracy histogram (Figure 5 bins), and per "
         "benchmark and protocol the max gap between 4 trials vs runs (Figure 4); each with its CSV. "
-        "The summary tables go to OUT/eval_report/.",
+        "The summary tables go to DIR/eval_report/.",
     )
     evals.add_argument(
         "store_dir", metavar="STORE_DIR", help="root of eval stores (dissect-lrm eval --output-dir)"
@@ -110,9 +104,8 @@ def _add_figures(subparsers: argparse._SubParsersAction) -> None:
     )
     evals.add_argument("--resamples", type=int, default=200, help="bootstrap resamples (default 200)")
     for sub in (fig2, fig6, curves, evals):
-        sub.add_argument(
-            "--out", default="figures", metavar="DIR", help="output directory (default figures/)"
-        )
+        add_output_dir_argument(sub, "out", required=False, default="runs/figures", help="output directory (default runs/figures)")  # fmt: skip
+        add_debug_argument(sub)
     parser.set_defaults(func=run, analysis_handler=_run_figures)
 
 
@@ -173,13 +166,7 @@ def _run_figures(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch a parsed ``profile`` / ``figures`` command; user errors print a message, not a traceback."""
-    from dissect_lrm.eval.store import StoreError
-
-    try:
-        return args.analysis_handler(args)
-    except (FileNotFoundError, ValueError, StoreError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return guarded(args.analysis_handler)(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -61,7 +61,7 @@ def plot_accuracy_distribution(distribution: pd.DataFrame, path: str | Path) -> 
     return _save(figure, distribution, Path(path))
 
 
-def fig2(profiles: Sequence[str | Path], out_dir: str | Path = "figures") -> dict[str, str]:
+def fig2(profiles: Sequence[str | Path], out_dir: str | Path = "runs/figures") -> dict[str, str]:
     """Figure 2 from profile.json files of ``dissect-lrm profile``."""
     from dissect_lrm.analysis.profiler import distribution_table, read_profiles
 
@@ -83,7 +83,7 @@ def _per_run_lines(data: pd.DataFrame, panels: dict[str, str], title: str, path:
     return _save(figure, data, path)
 
 
-def fig6(table: pd.DataFrame, out_dir: str | Path = "figures") -> dict[str, str]:
+def fig6(table: pd.DataFrame, out_dir: str | Path = "runs/figures") -> dict[str, str]:
     """Figure 6: positive and negative samples kept for the policy update per step, per run."""
     data = wide(table, KEPT_KEYS).rename(
         columns={KEPT_KEYS[0]: "kept_pos_samples", KEPT_KEYS[1]: "kept_neg_samples"}
@@ -94,7 +94,7 @@ def fig6(table: pd.DataFrame, out_dir: str | Path = "figures") -> dict[str, str]
     )
 
 
-def curves(table: pd.DataFrame, out_dir: str | Path = "figures") -> dict[str, str]:
+def curves(table: pd.DataFrame, out_dir: str | Path = "runs/figures") -> dict[str, str]:
     """Training curves: mean reward, verifier accuracy and mean response length per step, per run."""
     data = wide(table, list(CURVE_KEYS.values())).rename(
         columns={key: name for name, key in CURVE_KEYS.items()}
@@ -117,7 +117,7 @@ def zero_advantage(table: pd.DataFrame, out_dir: str | Path) -> dict[str, str]:
 
 
 def eval_figures(
-    store_dir: str | Path, out_dir: str | Path = "figures", seed: int = 0, num_resamples: int = 200
+    store_dir: str | Path, out_dir: str | Path = "runs/figures", seed: int = 0, num_resamples: int = 200
 ) -> dict[str, list[str]]:
     """The evaluation figures (accuracy histogram per store, spread per benchmark) with their data tables."""
     from dissect_lrm.eval.report import build_report, plot_histogram, plot_spread, safe_filename

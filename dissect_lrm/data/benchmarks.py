@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections import Counter
@@ -11,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from dissect_lrm.data.io import atomic_text, hub_loader, progress, read_rows, write_json
-from dissect_lrm.data.schema import EvalRecord, SchemaError, Task, problem_id, validate_eval_record
+from dissect_lrm.data.schema import SchemaError, problem_id
+from dissect_lrm.eval.benchmarks import EvalProblem, Task
 from dissect_lrm.reward.multiple_choice import normalize_choice
 
 REPORT_FILE = "benchmarks_report.json"
@@ -249,8 +251,8 @@ def _metadata(row: Mapping[str, Any]) -> dict[str, Any]:
     return keep
 
 
-def record_from_row(spec: BenchmarkSpec, row: Mapping[str, Any], index: int, file: str | Path) -> EvalRecord:
-    """One eval record; raises ``SchemaError`` (file, row, key) for a malformed row."""
+def record_from_row(spec: BenchmarkSpec, row: Mapping[str, Any], index: int, file: str | Path) -> EvalProblem:
+    """One eval problem with its option texts and metadata; raises ``SchemaError`` (file, row, key) for a malformed row."""
     if not isinstance(row, Mapping):
         raise SchemaError(file, index, "<row>", f"row is a {type(row).__name__}, not an object")
     problem = row.get("problem")
@@ -278,16 +280,15 @@ def record_from_row(spec: BenchmarkSpec, row: Mapping[str, Any], index: int, fil
             )
         answers = labels
     metadata = _metadata(row) | {"source_index": index, "problem_hash": problem_id(problem)}
-    record = {
-        "id": f"{spec.name}-{index:04d}",
-        "problem": problem,
-        "answers": answers,
-        "choices": choices,
-        "source": spec.name,
-        "task": spec.task,
-        "metadata": metadata,
-    }
-    return validate_eval_record(record, file=file, index=index)
+    return EvalProblem(
+        id=f"{spec.name}-{index:04d}",
+        problem=problem,
+        answers=tuple(answers),
+        source=spec.name,
+        choices=None if choices is None else tuple(choices),
+        options=choices,
+        metadata=metadata,
+    )
 
 
 @dataclass
@@ -295,7 +296,7 @@ class BenchmarkResult:
     name: str
     origin: str  # file path or hub id
     input_rows: int
-    records: list[EvalRecord]
+    records: list[EvalProblem]
     skipped: list[dict[str, Any]] = field(default_factory=list)
     out_of_scope: dict[str, int] = field(default_factory=dict)
     output: str | None = None
@@ -327,7 +328,7 @@ def records_from_rows(
     return result
 
 
-def load_benchmark(
+def convert_benchmark(
     name: str,
     *,
     from_dir: str | Path | None = None,
@@ -335,7 +336,10 @@ def load_benchmark(
     loader: Loader | None = None,
     strict: bool = False,
 ) -> BenchmarkResult:
-    """Records of one benchmark from a local file, a directory of the original test JSONs, or the hub."""
+    """Convert one benchmark's source rows (a local file, a directory of the original test JSONs, or the hub).
+
+    Reading an already-built benchmark file is ``dissect_lrm.eval.benchmarks.load_benchmark``.
+    """
     spec = benchmark_spec(name)
     if from_file is not None or from_dir is not None:
         path = Path(from_file) if from_file is not None else Path(from_dir) / spec.filename  # type: ignore[arg-type]
@@ -350,10 +354,11 @@ def load_benchmark(
     return result
 
 
-def write_eval_set(path: str | Path, records: Sequence[EvalRecord]) -> Path:
+def write_eval_set(path: str | Path, records: Sequence[EvalProblem]) -> Path:
+    """The eval JSONL, written atomically (a crashed build leaves the old file or none)."""
     with atomic_text(path) as handle:
         for record in records:
-            handle.write(record.to_json() + "\n")
+            handle.write(json.dumps(record.to_record(), ensure_ascii=False) + "\n")
     return Path(path)
 
 
@@ -374,7 +379,7 @@ def build_benchmarks(
     specs = [benchmark_spec(n) for n in names]
     results = []
     for spec in progress(specs, desc="benchmarks", total=len(specs), enabled=show_progress):
-        result = load_benchmark(spec.name, from_dir=from_dir, loader=loader, strict=strict)
+        result = convert_benchmark(spec.name, from_dir=from_dir, loader=loader, strict=strict)
         result.output = str(write_eval_set(out_dir / f"{spec.name}.jsonl", result.records))
         results.append(result)
     write_json(out_dir / REPORT_FILE, {"benchmarks": [r.summary() for r in results]})

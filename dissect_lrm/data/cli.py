@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dissect_lrm.cli_options import add_debug_argument, add_output_dir_argument, guarded
 from dissect_lrm.data.benchmarks import BENCHMARKS, build_benchmarks, format_report
 from dissect_lrm.data.train import DEFAULT_VAL_SIZE, REPORT_FILE, TRAIN_FILE, VAL_FILE, build_training_set
 
@@ -17,9 +18,9 @@ Writes DIR/{TRAIN_FILE}, DIR/{VAL_FILE} (a seeded held-out sample) and DIR/{REPO
 every dropped row by reason (malformed, missing_answer, duplicate, too_long) and lists each one.
 Example:
   dissect-lrm data train --source deepscaler --tokenizer deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B \\
-      --max-prompt-tokens 1024 --out data/deepscaler
+      --max-prompt-tokens 1024 --output-dir data/deepscaler
   dissect-lrm data train --source ../shared/data/train/deepscaler_aime.json \\
-      ../shared/data/train/deepscaler_math.json --out data/deepscaler_local
+      ../shared/data/train/deepscaler_math.json --output-dir data/deepscaler_local
 """
 
 _BENCH_HELP = """\
@@ -27,8 +28,8 @@ Build evaluation sets (one JSONL record per problem: id, problem, answers, choic
 metadata) and DIR/benchmarks_report.json. Malformed rows are skipped and listed with their index and
 key in the report and on stdout (use --strict to stop at the first one instead).
 Example:
-  dissect-lrm data benchmarks --from-dir ../shared/data/benchmarks --out data/eval
-  dissect-lrm data benchmarks --names aime24,gpqa_diamond --from-hub --out data/eval
+  dissect-lrm data benchmarks --from-dir ../shared/data/benchmarks --output-dir data/eval
+  dissect-lrm data benchmarks --names aime24,gpqa_diamond --from-hub --output-dir data/eval
 """
 
 
@@ -84,7 +85,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
         metavar="NAME",
         help="data_source value of every row (default: deepscaler, openthoughts_math or the file's stem)",
     )
-    train.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    add_output_dir_argument(train, "out", required=True, help="output directory")
     train.add_argument("--no-progress", action="store_true", help="hide progress bars")
     train.set_defaults(data_handler=_run_train)
 
@@ -113,10 +114,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
         help="download from the Hugging Face hub with datasets.load_dataset (GPQA is gated: log in first)",
     )
     bench.add_argument("--strict", action="store_true", help="fail on the first malformed row")
-    bench.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    add_output_dir_argument(bench, "out", required=True, help="output directory")
     bench.add_argument("--no-progress", action="store_true", help="hide progress bars")
     bench.set_defaults(data_handler=_run_benchmarks)
     _add_teacher(commands)
+    for command in commands.choices.values():
+        add_debug_argument(command)
     return data
 
 
@@ -170,17 +173,8 @@ Generation goes to resumable stores under DIR/stores: re-running the command red
 Example:
   dissect-lrm data teacher --train data/deepscaler/train.parquet \\
       --student-store runs/eval/DeepScaleR-1.5B-Preview/train/math.jsonl \\
-      --teacher-model Qwen/QwQ-32B --backend vllm --tp 4 --out data/offline
+      --teacher-model Qwen/QwQ-32B --backend vllm --tp 4 --output-dir data/offline
 """
-
-
-def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
-    """Sampling and backend options of commands that generate (teacher, profile): the eval command's own."""
-    from dissect_lrm.eval.options import add_backend_arguments, add_sampling_arguments
-
-    add_sampling_arguments(parser, defaults=True)
-    add_backend_arguments(parser)
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _add_teacher(commands: argparse._SubParsersAction) -> None:
@@ -209,11 +203,9 @@ def _add_teacher(commands: argparse._SubParsersAction) -> None:
                         help=f"rollouts per problem with --student-model (default {teacher.DEFAULT_STUDENT_RUNS})")  # fmt: skip
     parser.add_argument("--max-solutions", type=int, default=None,
                         help="at most this many verified solutions per problem (the paper kept up to 4; default: all)")  # fmt: skip
-    from dissect_lrm.eval.options import add_output_dir_argument
+    from dissect_lrm.eval.options import add_generation_arguments
 
-    add_output_dir_argument(
-        parser, "out", required=True, help="output directory (--out: deprecated spelling)"
-    )
+    add_output_dir_argument(parser, "out", required=True, help="output directory")
     add_generation_arguments(parser)  # its --seed also seeds the --sample-size draw
     parser.set_defaults(data_handler=_run_teacher)
 
@@ -249,15 +241,8 @@ def _run_teacher(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch a parsed ``data`` command (for the top-level ``dissect-lrm`` entry)."""
-    try:
-        return args.data_handler(args)
-    except (
-        FileNotFoundError,
-        ValueError,
-        RuntimeError,
-    ) as error:  # user errors (StoreError too): no traceback
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    # RuntimeError too: a teacher run's backend failures are reported like bad input
+    return guarded(args.data_handler, catch=(RuntimeError,))(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,23 +1,19 @@
-"""The two data contracts: verl training rows (parquet) and evaluation records (JSONL), with validation."""
+"""The training-row contract (verl parquet) with its validation; the eval schema is dissect_lrm.eval.benchmarks.EvalProblem."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 # The instruction the original release appended to every math prompt (one leading space, R1-distill style).
 BOXED_INSTRUCTION = " Let's think step by step and output the final answer within \\boxed{}."
 OFFLINE_SOLUTIONS_COLUMN = "offline_solutions"
 TRAIN_COLUMNS = ("data_source", "prompt", "ability", "reward_model", "extra_info")
 TRAIN_SPLITS = ("train", "test")
-EVAL_TASKS = ("math", "multiple_choice")
-Task = Literal["math", "multiple_choice"]
 
 _SPACES = re.compile(r"\s+")
 
@@ -120,6 +116,8 @@ def validate_train_row(
     row: Mapping[str, Any], *, file: str | Path | None = None, index: int | None = None
 ) -> None:
     """Raise ``SchemaError`` unless ``row`` is a verl training row of this project."""
+    # Hand-written, not pydantic: one row is a few checks, and each failure must read as one
+    # "file: row N: key K: problem" line, which pydantic's nested error lists would need rewriting into.
 
     def fail(key: str, problem: str) -> None:
         raise SchemaError(file, index, key, problem)
@@ -171,103 +169,3 @@ def validate_train_parquet(path: str | Path) -> int:
     for index, row in enumerate(frame.to_dict(orient="records")):
         validate_train_row(row, file=path, index=index)
     return len(frame)
-
-
-@dataclass(frozen=True)
-class EvalRecord:
-    """One evaluation problem. ``answers`` are all accepted answers; ``choices`` only for multiple choice.
-
-    For multiple choice, ``problem`` keeps the options in its text (what the model sees and what the
-    grader reads option text from) and ``answers`` holds one sorted letter string, e.g. ``["AD"]``.
-    """
-
-    id: str
-    problem: str
-    answers: list[str]
-    choices: dict[str, str] | None
-    source: str
-    task: Task
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
-
-    def grader_kwargs(self) -> dict[str, Any]:
-        """Arguments for ``dissect_lrm.reward.compute_score`` (besides the response)."""
-        return {
-            "data_source": self.source,
-            "ground_truth": self.answers,
-            "extra_info": {"task": self.task, "problem": self.problem},
-        }
-
-
-def validate_eval_record(
-    record: Mapping[str, Any], *, file: str | Path | None = None, index: int | None = None
-) -> EvalRecord:
-    """Check a decoded JSON object against the eval schema and build the ``EvalRecord``."""
-
-    def fail(key: str, problem: str) -> None:
-        raise SchemaError(file, index, key, problem)
-
-    for key in ("id", "problem", "answers", "choices", "source", "task"):
-        if key not in record:
-            fail(key, "missing key")
-    for key in ("id", "problem", "source"):
-        if not _nonempty_str(record[key]):
-            fail(key, f"must be a non-empty string, got {record[key]!r}")
-    if record["task"] not in EVAL_TASKS:
-        fail("task", f"must be one of {EVAL_TASKS}, got {record['task']!r}")
-    answers = record["answers"]
-    if not isinstance(answers, list) or not answers or not all(_nonempty_str(a) for a in answers):
-        fail("answers", f"must be a non-empty list of non-empty strings, got {answers!r}")
-    choices = record["choices"]
-    if record["task"] == "multiple_choice":
-        if not isinstance(choices, dict) or len(choices) < 2:
-            fail("choices", "multiple choice needs a mapping of at least two letters to option text")
-        for letter, text in choices.items():
-            if not (isinstance(letter, str) and len(letter) == 1 and "A" <= letter <= "Z"):
-                fail("choices", f"option key must be one capital letter, got {letter!r}")
-            if not isinstance(text, str):
-                fail(f"choices.{letter}", "option text must be a string")
-        for answer in answers:
-            if answer != "".join(sorted(set(answer))) or not set(answer) <= set(choices):
-                fail("answers", f"{answer!r} is not a sorted set of the option letters {sorted(choices)}")
-    elif choices is not None:
-        fail("choices", "must be null for task 'math'")
-    metadata = record.get("metadata", {})
-    if not isinstance(metadata, dict):
-        fail("metadata", "must be a mapping")
-    return EvalRecord(
-        id=record["id"],
-        problem=record["problem"],
-        answers=list(answers),
-        choices=dict(choices) if choices is not None else None,
-        source=record["source"],
-        task=record["task"],
-        metadata=dict(metadata),
-    )
-
-
-def load_eval_set(path: str | Path) -> list[EvalRecord]:
-    """Read an evaluation JSONL written by ``benchmarks.build_benchmark``; every line is validated."""
-    path = Path(path)
-    records: list[EvalRecord] = []
-    seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for index, line in enumerate(handle):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise SchemaError(path, index, "<line>", f"not valid JSON ({error.msg})") from error
-            if not isinstance(obj, dict):
-                raise SchemaError(path, index, "<line>", "must be a JSON object")
-            record = validate_eval_record(obj, file=path, index=index)
-            if record.id in seen:
-                raise SchemaError(
-                    path, index, "id", f"duplicate id {record.id!r} (first at row {seen[record.id]})"
-                )
-            seen[record.id] = index
-            records.append(record)
-    return records

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -336,8 +336,3 @@ def build_teacher_set(
     )
     report_path.write_text(json.dumps(report.to_json(), indent=1, ensure_ascii=False))
     return report
-
-
-def read_report(path: str | Path) -> Mapping[str, Any]:
-    """A written teacher report (for figures and checks)."""
-    return json.loads(Path(path).read_text())

@@ -1,4 +1,4 @@
-"""Evaluation benchmarks: the eval schema, loaders for our JSON/JSONL files and the original test JSONs."""
+"""Evaluation benchmarks: the one eval-problem schema and the one loader (our JSONL/JSON/parquet, the original test JSONs)."""
 
 from __future__ import annotations
 
@@ -40,10 +40,15 @@ class BenchmarkError(ValueError):
 
 @dataclass(frozen=True)
 class EvalProblem:
-    """One problem of the eval schema.
+    """One problem of the eval schema (what `data benchmarks` writes and `eval` reads).
 
-    answers: every accepted answer (Minerva lists several); for multiple choice, the gold letters.
+    answers: every accepted answer (Minerva lists several); for multiple choice, the gold letters
+    (one sorted letter string per answer, e.g. "AD").
     choices: the option letters offered by the problem (multiple choice only), e.g. ("A", "B", "C", "D").
+    options: {letter: option text} when the file carries it (the builders write it); the problem text
+    keeps the options too, since that is what the model sees and the grader reads.
+    metadata: small descriptive fields of the source row (year, level, source_index, ...).
+    Only id, problem, answers, source and the choice letters make the fingerprint.
     """
 
     id: str
@@ -51,18 +56,37 @@ class EvalProblem:
     answers: tuple[str, ...]
     source: str
     choices: tuple[str, ...] | None = None
+    options: dict[str, str] | None = field(default=None, compare=False)
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def task(self) -> Task:
         return "multiple_choice" if self.choices is not None else "math"
 
     def to_json(self) -> dict[str, Any]:
+        """The fingerprinted fields (changing this moves every benchmark's fingerprint)."""
         return {
             "id": self.id,
             "problem": self.problem,
             "answers": list(self.answers),
             "choices": None if self.choices is None else list(self.choices),
             "source": self.source,
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        """One JSONL row of the eval schema: the fingerprinted fields, the task and the metadata."""
+        if self.options is not None:
+            choices: Any = dict(self.options)
+        else:
+            choices = None if self.choices is None else list(self.choices)
+        return {
+            "id": self.id,
+            "problem": self.problem,
+            "answers": list(self.answers),
+            "choices": choices,
+            "source": self.source,
+            "task": self.task,
+            "metadata": dict(self.metadata),
         }
 
 
@@ -136,6 +160,38 @@ def _choices_for(problem: str, answers: Sequence[str], where: str) -> tuple[str,
     return letters
 
 
+def _options(choices: dict, answers: Sequence[str], where: str) -> dict[str, str]:
+    """A {letter: option text} cell: capital letters, text values, answers sorted sets of the letters."""
+    for letter, text in choices.items():
+        if not (isinstance(letter, str) and len(letter) == 1 and "A" <= letter <= "Z"):
+            raise BenchmarkError(
+                f"{where}: key 'choices' has option key {letter!r}, expected one capital letter"
+            )
+        if not isinstance(text, str):
+            raise BenchmarkError(f"{where}: key 'choices.{letter}' must be the option text, got {text!r}")
+    if len(choices) < 2:
+        raise BenchmarkError(f"{where}: key 'choices' needs at least two options, got {len(choices)}")
+    for answer in answers:
+        if answer != "".join(sorted(set(answer))) or not set(answer) <= set(choices):
+            raise BenchmarkError(
+                f"{where}: key 'answers' holds {answer!r}, not a sorted set of the option letters {''.join(choices)}"
+            )
+    return dict(choices)
+
+
+def _check_task_key(row: dict, choices: Any, where: str) -> None:
+    """The builders' `task` key, when present, must agree with the choices."""
+    if "task" not in row:
+        return
+    task = row["task"]
+    if task not in TASKS:
+        raise BenchmarkError(f"{where}: key 'task' must be one of {', '.join(TASKS)}, got {task!r}")
+    if task == "multiple_choice" and choices is None:
+        raise BenchmarkError(f"{where}: key 'choices' is missing, task 'multiple_choice' needs the options")
+    if task == "math" and choices is not None:
+        raise BenchmarkError(f"{where}: key 'choices' must be null for task 'math'")
+
+
 def _require_text(row: dict, key: str, where: str) -> str:
     if key not in row:
         raise BenchmarkError(f"{where}: missing key {key!r} (keys: {sorted(row)})")
@@ -153,10 +209,12 @@ def parse_row(row: Any, index: int, name: str, path: str, task: Task | None) -> 
     problem = _require_text(row, "problem", where)
     if "answers" in row:  # our schema
         answers = _answer_strings(row["answers"], where, "answers")
-        choices = row.get("choices")
+        choices, options = row.get("choices"), None
+        _check_task_key(row, choices, where)
         if isinstance(choices, dict):
-            # The data builders store {letter: option text}; the letters are what grading needs here.
-            choices = list(choices)
+            # The builders store {letter: option text}; the letters are what grading needs.
+            options = _options(choices, answers, where)
+            choices = list(options)
         if choices is not None:
             if not isinstance(choices, list) or not all(isinstance(c, str) and c for c in choices):
                 raise BenchmarkError(f"{where}: key 'choices' must be a list of option letters")
@@ -165,11 +223,14 @@ def parse_row(row: Any, index: int, name: str, path: str, task: Task | None) -> 
             choices = _choices_for(problem, answers, where)
         source = row.get("source") or name
         identifier = row.get("id", index)
+        metadata = row.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise BenchmarkError(f"{where}: key 'metadata' must be a mapping, got {type(metadata).__name__}")
     elif "answer" in row:  # the original release's test JSON
         answers = _answer_strings(row["answer"], where)
         is_choice = task == "multiple_choice" or (task is None and name in MULTIPLE_CHOICE_BENCHMARKS)
         choices = _choices_for(problem, answers, where) if is_choice else None
-        source = name
+        source, options, metadata = name, None, {}
         identifier = row.get("id", row.get("unique_id", index))
     else:
         raise BenchmarkError(f"{where}: missing key 'answers' (our schema) or 'answer' (original schema)")
@@ -179,7 +240,7 @@ def parse_row(row: Any, index: int, name: str, path: str, task: Task | None) -> 
         raise BenchmarkError(
             f"{where}: key 'id' must be a non-empty string or an integer, got {identifier!r}"
         )
-    return EvalProblem(str(identifier), problem, answers, str(source), choices)
+    return EvalProblem(str(identifier), problem, answers, str(source), choices, options, dict(metadata))
 
 
 def _plain(value: Any) -> Any:
@@ -344,5 +405,5 @@ def write_benchmark(problems: Iterable[EvalProblem], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as handle:
         for problem in problems:
-            handle.write(json.dumps(problem.to_json(), ensure_ascii=False) + "\n")
+            handle.write(json.dumps(problem.to_record(), ensure_ascii=False) + "\n")
     return path

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dissect_lrm.cli_options import add_debug_argument, add_output_dir_argument, guarded, positive_int
 from dissect_lrm.eval.options import (
     add_backend_arguments,
     add_sampling_arguments,
     backend_options,
-    positive_int,
     sampling_overrides,
 )
 from dissect_lrm.eval.protocols import PAPER_RUNS, PRESETS
@@ -89,9 +89,9 @@ def _add_eval(subparsers: Any) -> None:
     add_backend_arguments(parser)
 
     output = parser.add_argument_group("store and report")
-    output.add_argument("--output-dir", default="runs/eval", help="root of the stores and the report")
+    add_output_dir_argument(output, "output_dir", required=False, default="runs/eval", old=(), help="root of the stores and the report (default runs/eval)")  # fmt: skip
     output.add_argument("--log-samples", action="store_true", help="also write report/samples/*.jsonl: per sample the prompt hash and chat messages, response, extracted answer, verdict")  # fmt: skip
-    output.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    add_debug_argument(output)
     output.add_argument("--no-retry-errors", action="store_true", help="on resume, keep failed requests as errors instead of retrying")  # fmt: skip
     output.add_argument("--batch-records", type=int, default=64, help="results graded and appended (fsynced) together")  # fmt: skip
     output.add_argument("--dry-run", action="store_true", help="print the plan (stores, runs done/missing, prompt and output token estimates, an example prompt) and exit")  # fmt: skip
@@ -117,15 +117,15 @@ def _add_stats(subparsers: Any) -> None:
         "(when a 'greedy' store exists for the same model and benchmark).",
         formatter_class=_HelpFormatter,
     )
-    report.add_argument("output_dir", help="root of the stores (the eval --output-dir)")
+    report.add_argument("store_dir", metavar="STORE_DIR", help="root of the stores (the eval --output-dir)")
     report.add_argument("--store", action="append", default=None, help="only these store files (repeatable)")
-    report.add_argument("--report-dir", default=None, help="where to write (default: OUTPUT_DIR/report)")
+    add_output_dir_argument(report, "report_dir", required=False, old=("--report-dir",), help="where to write (default: STORE_DIR/report)")  # fmt: skip
     report.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     report.add_argument("--seed", type=int, default=0, help="seed of every resampling")
     report.add_argument("--ks", type=_int_list, default=None, metavar="K,K,...", help="k of pass@k, maj@k, G-Pass@k (default: all / powers of 2 / 4,8,16)")  # fmt: skip
     report.add_argument("--taus", type=_float_list, default=None, metavar="T1,T2,...", help="G-Pass@k thresholds (default 0.25,0.5,0.75,1)")  # fmt: skip
     report.add_argument("--no-figures", action="store_true", help="no PNG figures")
-    report.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    add_debug_argument(report)
     report.set_defaults(func=guarded(run_report_command))
 
     compare = actions.add_parser(
@@ -144,7 +144,7 @@ def _add_stats(subparsers: Any) -> None:
     compare.add_argument("--permutations", type=int, default=10000, help="Monte Carlo permutations (when runs are uneven)")  # fmt: skip
     compare.add_argument("--seed", type=int, default=0, help="seed")
     compare.add_argument("--allow-different-protocols", action="store_true", help="compare stores of different protocols (same benchmark), e.g. 8k vs 16k")  # fmt: skip
-    compare.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    add_debug_argument(compare)
     compare.set_defaults(func=guarded(run_compare_command))
 
     listing = actions.add_parser("benchmarks", help="list the built-in benchmarks (task, default runs, file found)",
@@ -174,40 +174,12 @@ def _add_stats(subparsers: Any) -> None:
     plan.add_argument("--target-max-gap", type=float, default=1.0, help="target expected max gap in points")
     plan.add_argument("--confidence", type=float, default=0.95, help="CI confidence")
     plan.add_argument("--json", action="store_true", help="print the prediction as JSON")
-    plan.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    add_debug_argument(plan)
     plan.set_defaults(func=guarded(run_plan_command))
 
 
 class UserError(ValueError):
     """A request that cannot be served as asked; reported on one line."""
-
-
-# What a user can cause and fix: bad files, missing models, stores that refuse to resume, bad options.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    FileNotFoundError,
-    NotADirectoryError,
-    PermissionError,
-)
-
-
-def guarded(handler: Any) -> Any:
-    """Run a handler; a user error prints one line (`error: ...`) and exits 2, --debug shows the traceback."""
-
-    def run(args: argparse.Namespace) -> int:
-        from dissect_lrm.eval.store import StoreError
-
-        try:
-            return handler(args)
-        except (*USER_ERRORS, StoreError) as error:
-            if getattr(args, "debug", False):
-                raise
-            text = " ".join(str(error).split()) or type(error).__name__
-            print(f"error: {text} (--debug for the traceback)", file=sys.stderr)
-            return 2
-
-    run.__name__ = getattr(handler, "__name__", "run")
-    return run
 
 
 def add_commands(subparsers: Any) -> None:
@@ -313,13 +285,13 @@ def run_report_command(args: argparse.Namespace) -> int:
     from dissect_lrm.eval.report import build_report
 
     report = build_report(
-        args.output_dir, args.report_dir, seed=args.seed, num_resamples=args.resamples,
+        args.store_dir, args.report_dir, seed=args.seed, num_resamples=args.resamples,
         figures=not args.no_figures, stores=args.store, ks=args.ks, taus=args.taus,
     )  # fmt: skip
     if not report["entries"]:
         for skipped in report["skipped"]:
             print(f"warning: {skipped['store']}: skipped ({skipped['error']})", file=sys.stderr)
-        print(f"no readable stores under {args.output_dir}", file=sys.stderr)
+        print(f"no readable stores under {args.store_dir}", file=sys.stderr)
         return 1
     _print_report(report)
     return 0

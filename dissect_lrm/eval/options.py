@@ -4,43 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-import warnings
-from collections.abc import Sequence
 from typing import Any
 
+from dissect_lrm.cli_options import positive_int, renamed
+
 BACKEND_NAMES: tuple[str, ...] = ("hf", "openai", "vllm")
-
-
-class DeprecatedSpelling(argparse.Action):
-    """Stores like `store` and warns when an old spelling (listed in `old`) was used on the command line."""
-
-    def __init__(
-        self, option_strings: Sequence[str], dest: str, old: Sequence[str] = (), **kwargs: Any
-    ) -> None:
-        self.old = tuple(old)
-        super().__init__(option_strings, dest, **kwargs)
-
-    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
-        if option_string in self.old:
-            new = next(name for name in self.option_strings if name not in self.old)
-            message = f"{option_string} is deprecated; use {new}"
-            warnings.warn(message, FutureWarning, stacklevel=2)
-            print(f"warning: {message}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-positive_int = _positive_int
 
 
 def add_sampling_arguments(
@@ -50,14 +18,14 @@ def add_sampling_arguments(
     group = parser.add_argument_group("sampling (defaults: the paper's evaluation protocol)")
     group.add_argument("--temperature", type=float, default=0.6 if defaults else None, help="sampling temperature (0 = greedy; paper 0.6)")  # fmt: skip
     group.add_argument("--top-p", type=float, default=0.95 if defaults else None, help="nucleus top-p (paper 0.95)")  # fmt: skip
-    group.add_argument("--top-k", type=_positive_int, default=None, help="keep the k most likely tokens (default: off)")  # fmt: skip
+    group.add_argument("--top-k", type=positive_int, default=None, help="keep the k most likely tokens (default: off)")  # fmt: skip
     group.add_argument("--min-p", type=float, default=None, help="drop tokens below min-p x the top probability (default: off)")  # fmt: skip
     group.add_argument("--stop", action="append", default=None, metavar="TEXT", help="extra stop string (repeatable)")  # fmt: skip
     group.add_argument("--system-prompt", default=None, help="a system turn before the problem (the paper uses none)")  # fmt: skip
-    group.add_argument("--max-tokens", type=_positive_int, default=32768 if defaults else None, help="output cap in tokens (paper 32768)")  # fmt: skip
-    group.add_argument("--max-model-len", type=_positive_int, default=32768 if defaults else None, help="context length: the output cap is clamped to it minus the prompt; vllm: the engine's context")  # fmt: skip
+    group.add_argument("--max-tokens", type=positive_int, default=32768 if defaults else None, help="output cap in tokens (paper 32768)")  # fmt: skip
+    group.add_argument("--max-model-len", type=positive_int, default=32768 if defaults else None, help="context length: the output cap is clamped to it minus the prompt; vllm: the engine's context")  # fmt: skip
     group.add_argument("--grader", choices=("robust", "deepscaler"), default="robust" if defaults else None, help="reward mode (deepscaler = the original grading; default robust)")  # fmt: skip
-    group.add_argument("--seed", "--gen-seed", dest="seed", type=int, default=0 if defaults else None, action=DeprecatedSpelling, old=("--gen-seed",), help="base seed; each (problem, run) gets its own seed derived from it")  # fmt: skip
+    renamed(group, "--seed", "--gen-seed", dest="seed", type=int, default=0 if defaults else None, help="base seed; each (problem, run) gets its own seed derived from it")  # fmt: skip
     return group
 
 
@@ -70,27 +38,25 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> argparse._Argument
     backend.add_argument(
         "--trust-remote-code", action="store_true", help="hf/vllm: allow the model's own code"
     )
-    backend.add_argument(
-        "--batch-size", type=_positive_int, default=16, help="hf: sequences decoded together"
-    )
+    backend.add_argument("--batch-size", type=positive_int, default=16, help="hf: sequences decoded together")
     backend.add_argument("--device", default="cpu", help="hf: torch device")
-    backend.add_argument("--threads", type=_positive_int, default=None, help="hf: torch CPU threads while decoding (1 is fastest for tiny models)")  # fmt: skip
+    backend.add_argument("--threads", type=positive_int, default=None, help="hf: torch CPU threads while decoding (1 is fastest for tiny models)")  # fmt: skip
     backend.add_argument("--base-url", action="append", default=None, help="openai: server URL ending in /v1 (repeat for replicas; round-robin)")  # fmt: skip
     backend.add_argument("--served-model-name", default=None, help="openai: model name sent to the server (default: --model)")  # fmt: skip
     backend.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the API key (optional)")  # fmt: skip
-    backend.add_argument("--concurrency", type=_positive_int, default=64, help="openai: requests in flight, all servers together")  # fmt: skip
+    backend.add_argument("--concurrency", type=positive_int, default=64, help="openai: requests in flight, all servers together")  # fmt: skip
     backend.add_argument("--max-retries", type=int, default=5, help="openai: retries per request (exponential backoff with jitter, Retry-After honoured)")  # fmt: skip
     backend.add_argument("--backoff", type=float, default=1.0, help="openai: first retry delay in seconds (doubles each retry)")  # fmt: skip
-    backend.add_argument("--request-timeout", type=float, default=3600.0, help="openai: seconds per request")
-    backend.add_argument("--tp", "--tensor-parallel-size", dest="tp", type=_positive_int, default=1, help="vllm: tensor-parallel GPUs per replica")  # fmt: skip
-    backend.add_argument("--dp", "--data-parallel-size", dest="dp", type=_positive_int, default=None, help="vllm: replicas (default: visible GPUs / tp)")  # fmt: skip
+    renamed(backend, "--request-timeout-s", "--request-timeout", dest="request_timeout", metavar="S", type=float, default=3600.0, help="openai: seconds per request")  # fmt: skip
+    backend.add_argument("--tp", "--tensor-parallel-size", dest="tp", type=positive_int, default=1, help="vllm: tensor-parallel GPUs per replica")  # fmt: skip
+    backend.add_argument("--dp", "--data-parallel-size", dest="dp", type=positive_int, default=None, help="vllm: replicas (default: visible GPUs / tp)")  # fmt: skip
     backend.add_argument("--gpus", default=None, help="vllm: comma-separated GPU ids (default: all visible)")
     backend.add_argument("--n-per-prompt", action="store_true", help="vllm: one request with n samples per prompt (faster; seeds per group)")  # fmt: skip
     backend.add_argument(
         "--gpu-memory-utilization", type=float, default=0.9, help="vllm: GPU memory fraction"
     )
     backend.add_argument("--enforce-eager", action="store_true", help="vllm: disable CUDA graphs")
-    backend.add_argument("--chunk-size", type=_positive_int, default=512, help="vllm: requests per engine call (progress granularity)")  # fmt: skip
+    backend.add_argument("--chunk-size", type=positive_int, default=512, help="vllm: requests per engine call (progress granularity)")  # fmt: skip
     return backend
 
 
@@ -152,9 +118,8 @@ def generation_protocol(args: argparse.Namespace) -> Any:
     return protocol
 
 
-def add_output_dir_argument(
-    parser: argparse.ArgumentParser, dest: str, required: bool, help: str, default: Any = None
-) -> None:
-    """--output-dir, with --out still accepted (deprecated)."""
-    parser.add_argument("--output-dir", "--out", dest=dest, required=required, default=default, metavar="DIR",
-                        action=DeprecatedSpelling, old=("--out",), help=help)  # fmt: skip
+def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
+    """Sampling and backend options of commands that generate (teacher, profile): the eval command's own."""
+    add_sampling_arguments(parser, defaults=True)
+    add_backend_arguments(parser)
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")

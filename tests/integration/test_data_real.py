@@ -6,8 +6,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from dissect_lrm.data.benchmarks import BENCHMARKS, build_benchmarks
-from dissect_lrm.data.schema import load_eval_set, validate_train_parquet
+from dissect_lrm.data.schema import validate_train_parquet
 from dissect_lrm.data.train import build_training_set
+from dissect_lrm.eval.benchmarks import load_benchmark
+from dissect_lrm.eval.grading import grade
 
 EXPECTED_ROWS = {
     "aime24": 30,
@@ -35,7 +37,7 @@ def eval_dir(shared_dir, tmp_path_factory):
 
 @pytest.mark.parametrize("name", list(EXPECTED_ROWS))
 def test_benchmark_row_counts(eval_dir, name):
-    records = load_eval_set(eval_dir / f"{name}.jsonl")
+    records = list(load_benchmark(eval_dir / f"{name}.jsonl").problems)
     assert len(records) == EXPECTED_ROWS[name] == BENCHMARKS[name].expected_rows
     assert len({r.id for r in records}) == len(records)
     expected_task = "multiple_choice" if name in ("gpqa_diamond", "mmlu_stem", "gaokao") else "math"
@@ -44,9 +46,9 @@ def test_benchmark_row_counts(eval_dir, name):
 
 def test_multiple_choice_sets_have_four_options_and_gaokao_multi_labels(eval_dir):
     for name in ("gpqa_diamond", "mmlu_stem", "gaokao"):
-        records = load_eval_set(eval_dir / f"{name}.jsonl")
+        records = list(load_benchmark(eval_dir / f"{name}.jsonl").problems)
         assert {tuple(r.choices) for r in records} == {("A", "B", "C", "D")}, name
-    gaokao = load_eval_set(eval_dir / "gaokao.jsonl")
+    gaokao = list(load_benchmark(eval_dir / "gaokao.jsonl").problems)
     multi = sorted(r.answers[0] for r in gaokao if len(r.answers[0]) > 1)
     assert multi == ["ABD", "AC", "AC", "ACD", "AD", "BCD", "CD"]  # 7 multi-answer labels, "A B D" included
 
@@ -58,14 +60,10 @@ def _sample(records: list, count: int) -> list:
 
 @pytest.mark.parametrize("name", list(EXPECTED_ROWS))
 def test_answers_round_trip_through_the_grader(eval_dir, name):
-    from dissect_lrm.reward.compute_score import compute_scores
-
-    records = _sample(load_eval_set(eval_dir / f"{name}.jsonl"), SAMPLE_PER_BENCHMARK)
-    infos = [r.grader_kwargs()["extra_info"] for r in records]
-    sources = [r.source for r in records]
-    golds = [r.answers for r in records]
+    # graded as `eval` grades what it loaded: the consumer of these files
+    records = _sample(list(load_benchmark(eval_dir / f"{name}.jsonl").problems), SAMPLE_PER_BENCHMARK)
     right = [f"...\n</think>\n\\boxed{{{r.answers[0]}}}" for r in records]
-    assert [s["score"] for s in compute_scores(sources, right, golds, infos)] == [1.0] * len(records)
+    assert [s["score"] for s in grade(name, "robust", records, right)] == [1.0] * len(records)
     # and the grader really checks: another option letter / another problem's answer scores 0
     if records[0].task == "multiple_choice":
         wrong = [next(c for c in r.choices if c not in r.answers[0]) for r in records]
@@ -75,9 +73,8 @@ def test_answers_round_trip_through_the_grader(eval_dir, name):
             i for i, w in enumerate(neighbours) if w not in records[i].answers
         ]  # AMC has repeated answers
         records, wrong = [records[i] for i in keep], [neighbours[i] for i in keep]
-        sources, golds, infos = [sources[i] for i in keep], [golds[i] for i in keep], [infos[i] for i in keep]
     responses = [f"...\n</think>\n\\boxed{{{w}}}" for w in wrong]
-    assert [s["score"] for s in compute_scores(sources, responses, golds, infos)] == [0.0] * len(records)
+    assert [s["score"] for s in grade(name, "robust", records, responses)] == [0.0] * len(records)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ LIMIT, RUNS = 10, 4
 def profile_argv(kit, out: Path, *extra: str) -> list[str]:
     return ["profile", "--dataset", str(kit.train_parquet), "--model", str(kit.model_dir), "--model-name", "tiny",
             "--runs", str(RUNS), "--limit", str(LIMIT), "--max-tokens", "20", "--threads", "1",
-            "--out", str(out), "--no-progress", *extra]  # fmt: skip
+            "--output-dir", str(out), "--no-progress", *extra]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +78,13 @@ def test_store_input_and_resume_give_the_same_profile(profiled, warm_tiny_kit, t
     # Rerunning the rollouts resumes the complete store: nothing is generated again.
     assert cli.main(profile_argv(warm_tiny_kit, profiled)) == 0
     assert store_path.read_bytes() == before
-    assert cli.main(["profile", "--store", str(store_path), "--out", str(tmp_path), "--no-plot"]) == 0
+    assert cli.main(["profile", "--store", str(store_path), "--output-dir", str(tmp_path), "--no-plot"]) == 0
     again = json.loads((tmp_path / "profile.json").read_text())["profiles"][0]
     assert again["shares"] == first["shares"] and again["distribution"] == first["distribution"]
 
 
 def test_figure_2_from_the_profile(profiled, tmp_path):
-    assert cli.main(["figures", "fig2", str(profiled / "profile.json"), "--out", str(tmp_path)]) == 0
+    assert cli.main(["figures", "fig2", str(profiled / "profile.json"), "--output-dir", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "fig2_accuracy_distribution.csv")
     assert table.drop(columns=["dataset", "model"]).equals(pd.read_csv(profiled / "distribution.csv").drop(columns=["dataset", "model"]))  # fmt: skip
     assert (tmp_path / "fig2_accuracy_distribution.png").stat().st_size > 2000
@@ -92,7 +92,9 @@ def test_figure_2_from_the_profile(profiled, tmp_path):
 
 def test_eval_figures_from_the_store_dir(profiled, tmp_path):
     assert (
-        cli.main(["figures", "eval", str(profiled / "stores"), "--out", str(tmp_path), "--resamples", "50"])
+        cli.main(
+            ["figures", "eval", str(profiled / "stores"), "--output-dir", str(tmp_path), "--resamples", "50"]
+        )
         == 0
     )
     [histogram] = sorted(tmp_path.glob("eval_hist_*.csv"))
@@ -106,7 +108,9 @@ def test_eval_figures_from_the_store_dir(profiled, tmp_path):
 
 
 def test_profile_needs_a_source(capsys, tmp_path):
-    assert cli.main(["profile", "--out", str(tmp_path)]) == 2
+    assert cli.main(["profile", "--output-dir", str(tmp_path)]) == 2
     assert "--dataset" in capsys.readouterr().err
-    assert cli.main(["profile", "--store", str(tmp_path / "absent.jsonl"), "--out", str(tmp_path)]) == 2
+    assert (
+        cli.main(["profile", "--store", str(tmp_path / "absent.jsonl"), "--output-dir", str(tmp_path)]) == 2
+    )
     assert "absent.jsonl" in capsys.readouterr().err

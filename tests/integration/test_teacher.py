@@ -31,7 +31,7 @@ def teacher_argv(kit, train: Path, out: Path, *student: str) -> list[str]:
     return ["data", "teacher", "--train", str(train), *student, "--teacher-model", str(kit.model_dir),
             "--teacher-name", "teacher", "--student-runs", str(STUDENT_RUNS), "--candidates", str(CANDIDATES),
             "--sample-size", str(SAMPLE_SIZE), "--threshold", str(THRESHOLD), "--max-tokens", "20",
-            "--threads", "1", "--batch-size", "16", "--out", str(out), "--no-progress"]  # fmt: skip
+            "--threads", "1", "--batch-size", "16", "--output-dir", str(out), "--no-progress"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,7 @@ def expected_rows(run: str, entries, columns: dict[str, str]) -> list[dict]:
 def test_fig6_csv_matches_logs(tmp_path, logs):
     pos, neg = logs
     out = tmp_path / "figures"
-    assert cli.main(["figures", "fig6", f"pos_only={pos}", f"neg_only={neg}", "--out", str(out)]) == 0
+    assert cli.main(["figures", "fig6", f"pos_only={pos}", f"neg_only={neg}", "--output-dir", str(out)]) == 0
     check_png(out / "fig6_kept_samples.png")
     table = pd.read_csv(out / "fig6_kept_samples.csv")
     columns = {"kept_pos_samples": "dissect/filter/kept_pos_samples", "kept_neg_samples": "dissect/filter/kept_neg_samples"}  # fmt: skip
@@ -74,7 +74,7 @@ def test_curves_csv_matches_console_log(tmp_path, logs):
         )
     )
     out = tmp_path / "figures"
-    assert cli.main(["figures", "curves", f"pos={console}", "--out", str(out)]) == 0
+    assert cli.main(["figures", "curves", f"pos={console}", "--output-dir", str(out)]) == 0
     check_png(out / "training_curves.png")
     table = pd.read_csv(out / "training_curves.csv")
     columns = {"reward": "critic/score/mean", "accuracy": "dissect/acc/mean", "response_length": "response_length/mean"}  # fmt: skip
@@ -83,7 +83,7 @@ def test_curves_csv_matches_console_log(tmp_path, logs):
 
 def test_missing_metric_is_a_clear_error(tmp_path, capsys):
     path = write_jsonl(tmp_path / "other.jsonl", [(1, {"critic/score/mean": 0.5})])
-    assert cli.main(["figures", "fig6", path, "--out", str(tmp_path / "f")]) == 2
+    assert cli.main(["figures", "fig6", path, "--output-dir", str(tmp_path / "f")]) == 2
     error = capsys.readouterr().err
     assert "dissect/filter/kept_pos_samples" in error and "other" in error
     assert not (tmp_path / "f" / "fig6_kept_samples.png").exists()
@@ -97,7 +97,7 @@ def test_fig2_csv_matches_profiles(tmp_path):
     write_profiles([first], tmp_path / "p1", plot=False)
     write_profiles([second], tmp_path / "p2", plot=False)
     out = tmp_path / "figures"
-    argv = ["figures", "fig2", str(tmp_path / "p1" / "profile.json"), str(tmp_path / "p2" / "profile.json"), "--out", str(out)]  # fmt: skip
+    argv = ["figures", "fig2", str(tmp_path / "p1" / "profile.json"), str(tmp_path / "p2" / "profile.json"), "--output-dir", str(out)]  # fmt: skip
     assert cli.main(argv) == 0
     check_png(out / "fig2_accuracy_distribution.png")
     table = pd.read_csv(out / "fig2_accuracy_distribution.csv")
@@ -114,7 +114,7 @@ def test_fig2_csv_matches_profiles(tmp_path):
 def test_fig2_rejects_a_file_that_is_no_profile(tmp_path, capsys):
     bad = tmp_path / "profile.json"
     bad.write_text(json.dumps({"entries": []}))
-    assert cli.main(["figures", "fig2", str(bad), "--out", str(tmp_path / "f")]) == 2
+    assert cli.main(["figures", "fig2", str(bad), "--output-dir", str(tmp_path / "f")]) == 2
     assert "key 'profiles' missing" in capsys.readouterr().err
 
 

@@ -12,15 +12,16 @@ from dissect_lrm.data.benchmarks import (
     REPORT_FILE,
     benchmark_spec,
     build_benchmarks,
+    convert_benchmark,
     convert_gaokao,
     convert_gpqa,
     convert_mmlu,
     format_report,
-    load_benchmark,
     parse_choices,
     records_from_rows,
 )
-from dissect_lrm.data.schema import SchemaError, load_eval_set
+from dissect_lrm.data.schema import SchemaError
+from dissect_lrm.eval.benchmarks import load_benchmark
 
 GPQA_TRAP = (
     "Pick reactant (A) and order B.\n(B) 1. diene, 2. triene\nAnswer Choices:\n"
@@ -95,14 +96,14 @@ def bench_dir(tmp_path):
 
 def test_local_math_records(bench_dir, tmp_path):
     results = build_benchmarks(["amc23", "minerva"], tmp_path / "out", from_dir=bench_dir)
-    amc = load_eval_set(tmp_path / "out" / "amc23.jsonl")
+    amc = load_benchmark(tmp_path / "out" / "amc23.jsonl").problems
     assert [(r.id, r.answers, r.choices, r.task, r.source) for r in amc] == [
-        ("amc23-0000", ["142"], None, "math", "amc23"),
-        ("amc23-0001", ["2.5"], None, "math", "amc23"),
+        ("amc23-0000", ("142",), None, "math", "amc23"),
+        ("amc23-0001", ("2.5",), None, "math", "amc23"),
     ]
     assert amc[0].metadata["url"] == "u" and amc[0].metadata["source_index"] == 0
-    minerva = load_eval_set(tmp_path / "out" / "minerva.jsonl")
-    assert [r.answers for r in minerva] == [["9.6", "9.60"]]
+    minerva = load_benchmark(tmp_path / "out" / "minerva.jsonl").problems
+    assert [r.answers for r in minerva] == [("9.6", "9.60")]
     assert "solution" not in minerva[0].metadata
     assert results[1].skipped == [
         {
@@ -115,9 +116,9 @@ def test_local_math_records(bench_dir, tmp_path):
 
 def test_multiple_choice_labels_and_skipped_rows(bench_dir, tmp_path):
     (result,) = build_benchmarks(["gaokao"], tmp_path / "out", from_dir=bench_dir)
-    records = load_eval_set(tmp_path / "out" / "gaokao.jsonl")
-    assert [r.answers for r in records] == [["C"], ["ABD"], ["AD"]]
-    assert records[0].choices == {"A": "a", "B": "b", "C": "c", "D": "d"}
+    records = load_benchmark(tmp_path / "out" / "gaokao.jsonl").problems
+    assert [r.answers for r in records] == [("C",), ("ABD",), ("AD",)]
+    assert records[0].options == {"A": "a", "B": "b", "C": "c", "D": "d"}
     assert all(r.task == "multiple_choice" for r in records)
     assert [(s["index"], s["key"]) for s in result.skipped] == [(3, "answer"), (4, "problem"), (5, "answer")]
     report = json.loads((tmp_path / "out" / REPORT_FILE).read_text())
@@ -129,7 +130,7 @@ def test_multiple_choice_labels_and_skipped_rows(bench_dir, tmp_path):
 
 def test_strict_mode_raises_with_file_row_and_key(bench_dir):
     with pytest.raises(SchemaError, match=r"gaokao_math_qa\.json: row 3: key 'answer'"):
-        load_benchmark("gaokao", from_dir=bench_dir, strict=True)
+        convert_benchmark("gaokao", from_dir=bench_dir, strict=True)
 
 
 def test_non_object_rows_are_reported():
@@ -239,14 +240,14 @@ def test_hub_path_with_a_fake_loader(tmp_path):
         ["olympiadbench", "gpqa_diamond", "mmlu_stem"], tmp_path / "out", use_hub=True, loader=loader
     )
     assert calls == list(tables)
-    olympiad = load_eval_set(tmp_path / "out" / "olympiadbench.jsonl")
-    assert olympiad[0].problem == "Olympiad?" and olympiad[0].answers == ["$\\frac{1}{2}$"]
+    olympiad = load_benchmark(tmp_path / "out" / "olympiadbench.jsonl").problems
+    assert olympiad[0].problem == "Olympiad?" and olympiad[0].answers == ("$\\frac{1}{2}$",)
     assert olympiad[0].metadata["id"] == 7
     assert results[0].origin == "hf://Hothan/OlympiadBench/OE_TO_maths_en_COMP[train]"
-    gpqa = load_eval_set(tmp_path / "out" / "gpqa_diamond.jsonl")
-    assert [gpqa[i].choices[gpqa[i].answers[0]] for i in (0, 1)] == ["right 0", "right 1"]
+    gpqa = load_benchmark(tmp_path / "out" / "gpqa_diamond.jsonl").problems
+    assert [gpqa[i].options[gpqa[i].answers[0]] for i in (0, 1)] == ["right 0", "right 1"]
     assert results[2].out_of_scope == {"subject=marketing": 1}
-    assert [r.answers for r in load_eval_set(tmp_path / "out" / "mmlu_stem.jsonl")] == [["C"]]
+    assert [r.answers for r in load_benchmark(tmp_path / "out" / "mmlu_stem.jsonl").problems] == [("C",)]
 
 
 def test_default_hub_loader_is_datasets_load_dataset(monkeypatch):
@@ -259,6 +260,6 @@ def test_default_hub_loader_is_datasets_load_dataset(monkeypatch):
         return [{"problem": "p", "answer": "3"}]
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    result = load_benchmark("aime25")
+    result = convert_benchmark("aime25")
     assert calls == [("yentinglin/aime_2025", None, "train")]
-    assert result.records[0].answers == ["3"]
+    assert result.records[0].answers == ("3",)

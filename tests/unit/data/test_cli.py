@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dissect_lrm.data.cli import add_commands, main
-from dissect_lrm.data.schema import load_eval_set
+from dissect_lrm.eval.benchmarks import load_benchmark
 
 
 def test_train_command_writes_parquet_and_prints_the_table(
@@ -24,7 +24,7 @@ def test_train_command_writes_parquet_and_prints_the_table(
         "2",
         "--seed",
         "1",
-        "--out",
+        "--output-dir",
         str(out),
         "--no-progress",
     ]
@@ -43,7 +43,7 @@ def test_train_command_writes_parquet_and_prints_the_table(
 def test_train_command_data_source_override(source_files, tmp_path):
     out = tmp_path / "out"
     assert main(["data", "train", "--source", str(source_files[0]), "--data-source", "mine", "--val-size", "0",
-                 "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+                 "--output-dir", str(out), "--no-progress"]) == 0  # fmt: skip
     assert set(pd.read_parquet(out / "train.parquet")["data_source"]) == {"mine"}
 
 
@@ -62,26 +62,29 @@ def test_benchmarks_command(tmp_path, capsys):
         "aime24,gpqa",
         "--from-dir",
         str(src),
-        "--out",
+        "--output-dir",
         str(out),
         "--no-progress",
     ]
     assert main(argv) == 0
     assert "| gpqa_diamond | multiple_choice | 1 | 1 | 0 | 198 |" in capsys.readouterr().out
-    assert load_eval_set(out / "aime24.jsonl")[0].answers == ["12"]
-    assert load_eval_set(out / "gpqa_diamond.jsonl")[0].choices == {"A": "1", "B": "2"}
+    assert load_benchmark(out / "aime24.jsonl").problems[0].answers == ("12",)
+    assert load_benchmark(out / "gpqa_diamond.jsonl").problems[0].options == {"A": "1", "B": "2"}
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (
-            ["data", "train", "--source", "x.json", "--max-prompt-tokens", "5", "--out", "o"],
+            ["data", "train", "--source", "x.json", "--max-prompt-tokens", "5", "--output-dir", "o"],
             "needs --tokenizer",
         ),
-        (["data", "train", "--source", "nowhere.json", "--out", "o"], "not found: nowhere.json"),
-        (["data", "train", "--source", "huggingface", "--out", "o"], "unknown training source"),
-        (["data", "benchmarks", "--names", "aime23", "--from-dir", ".", "--out", "o"], "unknown benchmark"),
+        (["data", "train", "--source", "nowhere.json", "--output-dir", "o"], "not found: nowhere.json"),
+        (["data", "train", "--source", "huggingface", "--output-dir", "o"], "unknown training source"),
+        (
+            ["data", "benchmarks", "--names", "aime23", "--from-dir", ".", "--output-dir", "o"],
+            "unknown benchmark",
+        ),
     ],
 )
 def test_user_errors_exit_2_with_a_message(argv, message, tmp_path, monkeypatch, capsys):
@@ -92,7 +95,7 @@ def test_user_errors_exit_2_with_a_message(argv, message, tmp_path, monkeypatch,
 
 def test_benchmarks_origin_is_required(capsys):
     with pytest.raises(SystemExit) as info:
-        main(["data", "benchmarks", "--out", "o"])
+        main(["data", "benchmarks", "--output-dir", "o"])
     assert info.value.code == 2
     assert "--from-dir" in capsys.readouterr().err
 
@@ -101,9 +104,9 @@ def test_benchmarks_origin_is_required(capsys):
     ("argv", "options"),
     [
         (["data", "--help"], ["train", "benchmarks"]),
-        (["data", "train", "--help"], ["--source", "--tokenizer", "--max-prompt-tokens", "--val-size", "--seed", "--out",
+        (["data", "train", "--help"], ["--source", "--tokenizer", "--max-prompt-tokens", "--val-size", "--seed", "--output-dir",
                                         "deepscaler", "openthoughts", "too_long"]),
-        (["data", "benchmarks", "--help"], ["--names", "--from-dir", "--from-hub", "--strict", "--out", "gaokao"]),
+        (["data", "benchmarks", "--help"], ["--names", "--from-dir", "--from-hub", "--strict", "--output-dir", "gaokao"]),
     ],
 )  # fmt: skip
 def test_help_explains_every_option(argv, options, capsys):
@@ -120,6 +123,6 @@ def test_add_commands_hooks_into_another_parser():
     subparsers = parser.add_subparsers(dest="command")
     subparsers.add_parser("eval")
     add_commands(subparsers)
-    args = parser.parse_args(["data", "benchmarks", "--from-hub", "--out", "o"])
+    args = parser.parse_args(["data", "benchmarks", "--from-hub", "--output-dir", "o"])
     assert args.command == "data" and args.data_command == "benchmarks" and args.from_hub
     assert callable(args.data_handler)

@@ -1,23 +1,19 @@
-"""Data contracts: training rows and eval records validate, and errors name file, row and key."""
+"""Training-row contract: rows validate, and errors name file, row and key."""
 
 from __future__ import annotations
 
 import copy
-import json
 
 import pandas as pd
 import pytest
 
 from dissect_lrm.data.schema import (
     BOXED_INSTRUCTION,
-    EvalRecord,
     SchemaError,
-    load_eval_set,
     make_train_row,
     normalize_problem,
     problem_id,
     strip_instruction,
-    validate_eval_record,
     validate_train_parquet,
     validate_train_row,
 )
@@ -110,70 +106,3 @@ def test_validate_train_parquet_points_at_the_bad_row(tmp_path):
         validate_train_parquet(path)
     pd.DataFrame(rows[:1]).to_parquet(path)
     assert validate_train_parquet(path) == 1
-
-
-def _record(**changes) -> dict:
-    record = {
-        "id": "gpqa-0001",
-        "problem": "Q?\nAnswer Choices:\n(A) x\n(B) y",
-        "answers": ["B"],
-        "choices": {"A": "x", "B": "y"},
-        "source": "gpqa_diamond",
-        "task": "multiple_choice",
-        "metadata": {},
-    }
-    record.update(changes)
-    return record
-
-
-def test_eval_record_round_trip_through_jsonl(tmp_path):
-    math = _record(id="m-1", task="math", choices=None, answers=["1/2", "0.5"], source="math500")
-    path = tmp_path / "set.jsonl"
-    path.write_text(json.dumps(_record()) + "\n\n" + json.dumps(math) + "\n")
-    records = load_eval_set(path)
-    assert [r.id for r in records] == ["gpqa-0001", "m-1"]
-    assert isinstance(records[0], EvalRecord) and records[0].choices == {"A": "x", "B": "y"}
-    assert records[1].answers == ["1/2", "0.5"] and records[1].choices is None
-    assert json.loads(records[1].to_json()) == math
-    assert records[0].grader_kwargs() == {
-        "data_source": "gpqa_diamond",
-        "ground_truth": ["B"],
-        "extra_info": {"task": "multiple_choice", "problem": _record()["problem"]},
-    }
-
-
-@pytest.mark.parametrize(
-    ("changes", "key"),
-    [
-        ({"answers": []}, "answers"),
-        ({"answers": "B"}, "answers"),
-        ({"answers": ["E"]}, "answers"),
-        ({"answers": ["BA"]}, "answers"),  # letter sets are stored sorted
-        ({"choices": None}, "choices"),
-        ({"choices": {"a": "x", "B": "y"}}, "choices"),
-        ({"task": "code"}, "task"),
-        ({"problem": ""}, "problem"),
-        ({"task": "math", "answers": ["1"]}, "choices"),  # math records carry no choices
-        ({"metadata": []}, "metadata"),
-    ],
-)
-def test_eval_record_errors_name_the_key(changes, key):
-    with pytest.raises(SchemaError) as info:
-        validate_eval_record(_record(**changes), file="set.jsonl", index=4)
-    assert info.value.key == key
-    assert str(info.value).startswith(f"set.jsonl: row 4: key '{key}'")
-
-
-def test_load_eval_set_reports_line_errors(tmp_path):
-    path = tmp_path / "bad.jsonl"
-    path.write_text(json.dumps(_record()) + "\n{not json\n")
-    with pytest.raises(SchemaError, match=r"bad\.jsonl: row 1: key '<line>': not valid JSON"):
-        load_eval_set(path)
-    record = _record()
-    del record["source"]
-    path.write_text(json.dumps(_record()) + "\n" + json.dumps(record) + "\n")
-    with pytest.raises(SchemaError, match=r"bad\.jsonl: row 1: key 'source': missing key"):
-        load_eval_set(path)
-    path.write_text(json.dumps(_record()) + "\n" + json.dumps(_record()) + "\n")
-    with pytest.raises(SchemaError, match=r"row 1: key 'id': duplicate id 'gpqa-0001' \(first at row 0\)"):
-        load_eval_set(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -124,3 +125,53 @@ def test_real_benchmarks_load(shared_dir):
     assert all("." not in p.answers[0] for p in amc.problems[:5])  # 142.0 -> 142
     gaokao = resolve_benchmark("gaokao", directory)
     assert sum(len(set(p.answers[0]) - {" "}) > 1 for p in gaokao.problems) == 7  # multi-answer labels
+
+
+def _record(**changes) -> dict:
+    """A row as the data builders write it (choices as {letter: text}, task and metadata keys)."""
+    record = {
+        "id": "gpqa-0001",
+        "problem": "Q?\nAnswer Choices:\n(A) x\n(B) y",
+        "answers": ["B"],
+        "choices": {"A": "x", "B": "y"},
+        "source": "gpqa_diamond",
+        "task": "multiple_choice",
+        "metadata": {"source_index": 1},
+    }
+    record.update(changes)
+    return record
+
+
+def test_builder_rows_round_trip_through_jsonl(tmp_path):
+    math = _record(id="m-1", task="math", choices=None, answers=["1/2", "0.5"], source="math500", metadata={})
+    path = tmp_path / "set.jsonl"
+    path.write_text(json.dumps(_record()) + "\n\n" + json.dumps(math) + "\n")
+    problems = load_benchmark(path).problems
+    assert [p.id for p in problems] == ["gpqa-0001", "m-1"]
+    assert problems[0].choices == ("A", "B") and problems[0].options == {"A": "x", "B": "y"}
+    assert problems[0].task == "multiple_choice" and problems[0].metadata == {"source_index": 1}
+    assert problems[1].answers == ("1/2", "0.5") and problems[1].choices is None
+    again = write_benchmark(problems, tmp_path / "again.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in again] == [_record(), math]
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"answers": []}, "answers"),
+        ({"answers": ["E"]}, "answers"),
+        ({"answers": ["BA"]}, "answers"),  # letter sets are stored sorted
+        ({"choices": None}, "choices"),
+        ({"choices": {"a": "x", "B": "y"}}, "choices"),
+        ({"choices": {"A": "x", "B": 2}}, "choices.B"),
+        ({"task": "code"}, "task"),
+        ({"problem": ""}, "problem"),
+        ({"task": "math", "answers": ["1"]}, "choices"),  # math rows carry no choices
+        ({"metadata": []}, "metadata"),
+    ],
+)
+def test_builder_row_errors_name_file_row_and_key(tmp_path, changes, key):
+    path = tmp_path / "set.jsonl"
+    path.write_text(json.dumps(_record(id="first")) + "\n" + json.dumps(_record(**changes)) + "\n")
+    with pytest.raises(BenchmarkError, match=rf"set\.jsonl: row 1: key '{re.escape(key)}'"):
+        load_benchmark(path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 # vLLM's CPU attention serves head sizes of 32 and up (16 fails with "Unsupported CPU attention
 # configuration"), so the heads are 64 wide, as in the paper's Qwen2 models: hidden 128 = 2 heads x 64.
 HEAD_DIM = 64

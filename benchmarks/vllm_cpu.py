@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from dissect_lrm.demo import training_overrides
-from dissect_lrm.tiny import build_tiny_kit
+from dissect_lrm.tiny import TinyKit, build_tiny_kit
 from dissect_lrm.trainer.launcher import run_training
 
 
@@ -62,7 +62,11 @@ def main() -> None:
     args = parser.parse_args()
 
     root = Path(args.workdir or tempfile.mkdtemp(prefix="dissect_vllm_cpu_"))
-    kit = build_tiny_kit(root / "kit", warm_start_steps=300)
+    kit_dir = root / "kit"
+    if (kit_dir / "model" / "config.json").is_file():  # a kit built by an earlier run in --workdir
+        kit = TinyKit(kit_dir / "model", kit_dir / "data" / "train.parquet", kit_dir / "data" / "val.parquet")
+    else:
+        kit = build_tiny_kit(kit_dir, warm_start_steps=300)
     if not args.skip_training:
         means = {}
         for rollout in ("vllm", "hf"):

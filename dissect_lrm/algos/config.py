@@ -122,7 +122,8 @@ class SampleFilterConfig(_Group):
         "both",
         "both | pos | neg. 'pos' trains on positive samples only (the paper's Pos run), 'neg' on negative "
         "samples only (Neg run). Applied after the advantage, so group statistics include every sample; "
-        "removed samples get a zero response_mask (no PG, KL or entropy term, in no denominator).",
+        "removed samples get a zero response_mask (no PG, KL or entropy term; in no token count). With "
+        "seq-mean-* loss_agg_mode verl's sequence count still includes them (start-up warns).",
     )
     by: str = _help(
         "correctness",

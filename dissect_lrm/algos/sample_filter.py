@@ -127,8 +127,11 @@ def filter_samples(
     """Remove (or reweight) positive/negative samples *after* the advantages were computed (§3.1).
 
     The group statistics of the advantage already include every sample; this only decides which rows
-    reach the loss. Removing rows by zeroing their ``response_mask`` is equivalent to removing them
-    physically for every ``loss_agg_mode`` (they contribute to no sum and no count).
+    reach the loss. Zeroing a removed row's ``response_mask`` (and ``loss_mask``) takes it out of every
+    sum and every token count, so with ``token-mean`` and ``token-sum`` aggregation the loss equals the
+    loss of the batch without those rows. With verl's ``seq-mean-*`` modes the per-mini-batch sequence
+    count (``global_batch_size``) is a constant that still includes removed rows: the kept rows' gradient
+    is then scaled by the kept fraction (a constant normaliser, as in Dr.GRPO), and start-up warns.
 
     ``lengths`` ``(bs,)`` (valid tokens per row) may be passed when already known, to save a pass over
     the mask. ``inplace=True`` zeroes the removed rows of ``response_mask`` itself (only those rows are

@@ -16,6 +16,7 @@ four hook points, each running the ``StepHook`` list built from ``algorithm.*`` 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 
@@ -78,8 +79,12 @@ class DissectTrainer(PPOTrainerSync):
         self.settings.validate()
         self.hooks = build_hooks(self.settings)
         self.skip_actor_update = False
-        self.eos_token_ids = generation_eos_token_ids(self.tokenizer, config.actor_rollout_ref.model.path)
         logger.info("dissect-lrm step hooks: %s", [hook.name for hook in self.hooks])
+
+    @functools.cached_property
+    def eos_token_ids(self) -> list[int]:
+        """Every EOS id of the run's tokenizer and generation config (the tokenizer exists after init)."""
+        return generation_eos_token_ids(self.tokenizer, self.config.actor_rollout_ref.model.path)
 
     def on_init_end(self):
         super().on_init_end()

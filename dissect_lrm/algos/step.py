@@ -27,6 +27,7 @@ __all__ = [
     "apply_length_reward",
     "offpolicy_token_mask",
     "add_at_last_token",
+    "spread_kept_rows",
 ]
 
 # The verifier's ``acc`` is 0/1; a sample is correct when acc > 0.5 (never read from a summed reward,
@@ -175,3 +176,36 @@ def apply_length_reward(
 def offpolicy_token_mask(response_mask: torch.Tensor, offpolicy_rows: torch.Tensor) -> torch.Tensor:
     """``(bs, L)`` float32: 1 on the valid tokens of off-policy (injected) rows, 0 elsewhere."""
     return (response_mask.bool() & offpolicy_rows.bool().unsqueeze(-1)).to(torch.float32)
+
+
+def spread_kept_rows(kept: torch.Tensor, num_chunks: int, mini_batch_rows: int) -> tuple[torch.Tensor, int]:
+    """Reorder rows so that no update mini-batch is left without a kept token where that can be avoided.
+
+    verl splits the batch into ``num_chunks`` contiguous chunks (one per data-parallel rank) and each
+    chunk, unshuffled, into mini-batches of ``mini_batch_rows`` rows; a mini-batch whose rows are all
+    removed has no token to average over (a 0/0 loss). Inside each chunk (so each rank keeps its rows
+    and its token balance) the kept rows are dealt round-robin over the chunk's mini-batches.
+
+    Args:
+        kept: ``(bs,)`` bool, rows with at least one token in the loss.
+
+    Returns:
+        ``(order, empty)``: a permutation of the rows (new position -> old row) and the number of
+        mini-batches still without a kept row on every rank (fewer kept rows than mini-batches).
+    """
+    batch_size = kept.numel()
+    chunk = batch_size // num_chunks
+    mini_batches = max(chunk // mini_batch_rows, 1)
+    order, most_kept = [], 0
+    for start in range(0, batch_size, chunk):
+        rows = torch.arange(start, start + chunk)
+        kept_rows, other_rows = rows[kept[rows]], rows[~kept[rows]]
+        most_kept = max(most_kept, min(kept_rows.numel(), mini_batches))
+        # mini-batch j: kept rows j, j + M, j + 2M, ..., then other rows up to its size
+        slots = [kept_rows[j::mini_batches].tolist() for j in range(mini_batches)]
+        others = iter(other_rows.tolist())
+        for slot in slots:
+            slot.extend(next(others) for _ in range(mini_batch_rows - len(slot)))
+            order.extend(slot)
+        order.extend(others)  # rows past the last full mini-batch, if any
+    return torch.tensor(order, dtype=torch.long), mini_batches - most_kept

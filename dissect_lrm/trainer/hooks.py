@@ -33,6 +33,7 @@ from dissect_lrm.algos.step import (
     apply_sample_filter,
     apply_truncation_mask,
     offpolicy_token_mask,
+    spread_kept_rows,
     verified_correct,
 )
 from dissect_lrm.algos.truncation import is_truncated
@@ -265,6 +266,26 @@ class SampleFilter(StepHook):
             },
             nested_mask,
         )
+
+    def before_actor_update(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        """Spread the kept rows over the update's mini-batches, so none is left with no token (0/0 loss)."""
+        actor = trainer.config.actor_rollout_ref.actor
+        if trainer.skip_actor_update or actor.get("shuffle", False):
+            return batch  # nothing to update, or verl draws the mini-batches at random
+        fields, _ = read_padded(batch, ["loss_mask"])
+        dp_size = trainer.actor_dp_size()
+        rows = int(actor.ppo_mini_batch_size) * int(trainer.config.actor_rollout_ref.rollout.n) // dp_size
+        order, empty = spread_kept_rows(fields["loss_mask"].sum(dim=-1) > 0, dp_size, rows)
+        batch.reorder(order.tolist())
+        metrics["dissect/filter/empty_mini_batches"] = empty
+        if empty:
+            logger.warning(
+                "step %s: %d update mini-batch(es) hold no kept sample (fewer kept samples than mini-batches); "
+                "verl skips their optimizer step",
+                trainer.global_steps,
+                empty,
+            )
+        return batch
 
 
 class OfflineInjection(StepHook):

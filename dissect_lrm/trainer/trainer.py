@@ -86,6 +86,13 @@ class DissectTrainer(PPOTrainerSync):
         """Every EOS id of the run's tokenizer and generation config (the tokenizer exists after init)."""
         return generation_eos_token_ids(self.tokenizer, self.config.actor_rollout_ref.model.path)
 
+    def actor_dp_size(self) -> int:
+        """Data-parallel size of the actor (verl caches its dispatch info while balancing the batch)."""
+        role = "actor"
+        if role not in self.actor_rollout_wg._dispatch_info:
+            self.actor_rollout_wg._dispatch_info[role] = self.actor_rollout_wg._query_dispatch_info(role)
+        return max(self.actor_rollout_wg._dispatch_info[role]) + 1
+
     def on_init_end(self):
         super().on_init_end()
         announce_phase("workers ready")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -144,6 +146,9 @@ def test_what_the_actor_consumed_under_pos_filter_injection_and_luffy(warm_tiny_
     )
     calls = read_trace(trace_dir)
     assert calls and all(call["loss_mode"] == "luffy" for call in calls)
+    # Kept rows are spread over the two mini-batches: no 0/0 loss.
+    assert all(math.isfinite(call["loss"]) for call in calls)
+    assert any("dissect/filter/empty_mini_batches" in m for m in run.metrics.values())
     mask_rows, advantages_kept = _kept_rows(calls)
     offpolicy_rows = 0
     offline_lengths = _offline_lengths(warm_tiny_kit)

@@ -185,3 +185,20 @@ def test_injection_replaces_wrong_rows_with_fitting_solutions_and_flags_them(tmp
         assert [
             all(v == 1.0 for v in row) if f else not any(row) for row, f in zip(marks, flagged, strict=True)
         ] == [True] * rows
+
+
+def test_sample_filter_spreads_kept_rows_over_the_update_mini_batches():
+    batch = _put([[1, EOS], [2, EOS], [3, EOS], [4, EOS]], [1.0, 1.0, 0.0, 0.0], ["a", "a", "a", "a"])
+    trainer = _trainer(
+        actor_rollout_ref={"actor": {"ppo_mini_batch_size": 1, "shuffle": False}, "rollout": {"n": 2}}
+    )
+    trainer.actor_dp_size = lambda: 1
+    hook = hooks.SampleFilter(SampleFilterConfig(mode="pos"))
+    keys = list(batch.keys)
+    batch = hook.after_advantage(trainer, batch, {})
+    metrics = {}
+    batch = hook.before_actor_update(trainer, batch, metrics)
+    # mini-batches of 2 rows: the two kept rows no longer share the first one
+    assert batch.keys == [keys[0], keys[2], keys[1], keys[3]]
+    assert [sum(row) for row in _get(batch, "loss_mask")] == [2, 0, 2, 0]
+    assert metrics["dissect/filter/empty_mini_batches"] == 0

@@ -10,6 +10,7 @@ from dissect_lrm.algos.step import (
     apply_sample_filter,
     apply_truncation_mask,
     offpolicy_token_mask,
+    spread_kept_rows,
     verified_correct,
 )
 from dissect_lrm.algos.truncation import is_truncated
@@ -127,3 +128,21 @@ def test_offpolicy_token_mask():
     out = offpolicy_token_mask(MASK, torch.tensor([False, True, False, True]))
     assert out.dtype == torch.float32
     assert out.tolist() == [[0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]]
+
+
+def test_spread_kept_rows_leaves_no_mini_batch_without_a_kept_row():
+    # one rank, 8 rows, mini-batches of 4: kept rows 0, 1, 2 would all sit in the first mini-batch
+    kept = torch.tensor([True, True, True, False, False, False, False, False])
+    order, empty = spread_kept_rows(kept, num_chunks=1, mini_batch_rows=4)
+    assert sorted(order.tolist()) == list(range(8))
+    assert order.tolist() == [0, 2, 3, 4, 1, 5, 6, 7]
+    assert kept[order[:4]].any() and kept[order[4:]].any() and empty == 0
+
+
+def test_spread_kept_rows_stays_inside_each_rank_and_counts_unavoidable_empties():
+    # two ranks of 4 rows, mini-batches of 2 per rank: rank 0 holds the only kept row
+    kept = torch.tensor([False, False, False, True, False, False, False, False])
+    order, empty = spread_kept_rows(kept, num_chunks=2, mini_batch_rows=2)
+    assert sorted(order[:4].tolist()) == [0, 1, 2, 3] and sorted(order[4:].tolist()) == [4, 5, 6, 7]
+    assert order[0].item() == 3
+    assert empty == 1  # the second mini-batch has no kept row on any rank

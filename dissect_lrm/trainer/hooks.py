@@ -272,7 +272,7 @@ class SampleFilter(StepHook):
         actor = trainer.config.actor_rollout_ref.actor
         if trainer.skip_actor_update or actor.get("shuffle", False):
             return batch  # nothing to update, or verl draws the mini-batches at random
-        fields, _ = read_padded(batch, ["loss_mask"])
+        fields, _ = read_padded(batch, ["response_mask", "loss_mask"])
         dp_size = trainer.actor_dp_size()
         rows = int(actor.ppo_mini_batch_size) * int(trainer.config.actor_rollout_ref.rollout.n) // dp_size
         order, empty = spread_kept_rows(fields["loss_mask"].sum(dim=-1) > 0, dp_size, rows)

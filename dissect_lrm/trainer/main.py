@@ -233,6 +233,20 @@ def check_wiring(config: DictConfig) -> list[str]:
                 f"algorithm.injection.enable=true cannot be combined with {', '.join(active)}: injected offline "
                 "rows have no rollout log-probs, so verl's rollout correction would reweight, reject or re-anchor them"
             )
+        # These attach per-sample fields (teacher log-probs, routed experts) that describe the online
+        # sample's tokens; an injected row cannot carry them over. Multi-modal rows are refused per batch.
+        per_sample = {
+            "distillation.enabled": bool((config.get("distillation") or {}).get("enabled", False)),
+            "actor_rollout_ref.rollout.enable_rollout_routing_replay": bool(
+                rollout.get("enable_rollout_routing_replay", False)
+            ),
+        }
+        active = [f"{key}=true" for key, on in per_sample.items() if on]
+        if active:
+            raise ConfigurationError(
+                f"algorithm.injection.enable=true cannot be combined with {', '.join(active)}: injected offline "
+                "rows have no teacher log-probs or routed experts of their own"
+            )
     warnings = []
     loss_agg_mode = config.actor_rollout_ref.actor.get("loss_agg_mode", "token-mean")
     if settings.sample_filter.mode != "both" and loss_agg_mode in SEQ_MEAN_MODES:

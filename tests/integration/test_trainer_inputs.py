@@ -245,9 +245,11 @@ def test_length_reward_with_another_estimator_is_refused(estimator):
         "algorithm.rollout_correction.rollout_rs=seq_mean_k1",
         "algorithm.rollout_correction.rollout_rs=seq_max_k2",
         "algorithm.rollout_correction.bypass_mode=true",
+        "distillation.enabled=true",
+        "actor_rollout_ref.rollout.enable_rollout_routing_replay=true",
     ],
 )
-def test_injection_refuses_every_rollout_correction_setting(setting):
+def test_injection_refuses_every_setting_it_cannot_honour(setting):
     from dissect_lrm.trainer.main import check_wiring
 
     key = setting.split("=")[0]

@@ -11,17 +11,21 @@ __all__ = [
     "NEGATIVE",
     "NEUTRAL",
     "FILTER_MODES",
+    "FILTER_PRESETS",
     "CLASSIFY_BY",
     "FilterResult",
     "classify_samples",
     "keep_mask",
     "class_weights",
+    "w_reinforce_weights",
     "filter_samples",
 ]
 
 POSITIVE, NEGATIVE, NEUTRAL = 1, -1, 0
 FILTER_MODES = ("both", "pos", "neg")
 CLASSIFY_BY = ("correctness", "advantage_sign")
+# Named settings of the weighted filter ("" = none): each maps to (w+, w-) through a pure function.
+FILTER_PRESETS = ("", "w_reinforce")
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,15 @@ def class_weights(labels: torch.Tensor, pos_weight: float = 1.0, neg_weight: flo
     weight = torch.ones(labels.shape, dtype=torch.float32, device=labels.device)
     weight = torch.where(labels == POSITIVE, torch.full_like(weight, pos_weight), weight)
     return torch.where(labels == NEGATIVE, torch.full_like(weight, neg_weight), weight)
+
+
+def w_reinforce_weights(lambda_: float = 0.1) -> tuple[float, float]:
+    """W-REINFORCE (Zhu et al., 2025, "The surprising effectiveness of negative reinforcement"):
+    ``(w+, w-) = (lambda, 1)``: positive samples' advantages are scaled by ``lambda`` (paper 0.1),
+    negative ones kept, so learning leans on pushing down wrong answers."""
+    if lambda_ < 0:
+        raise ValueError(f"W-REINFORCE lambda must be >= 0, got {lambda_}")
+    return float(lambda_), 1.0
 
 
 def filter_samples(

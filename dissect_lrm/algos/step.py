@@ -70,14 +70,15 @@ def apply_sample_filter(
         real: ``(bs,)`` bool, rows that are real samples.
         correct: ``(bs,)`` bool verifier decisions (needed for ``by=correctness``).
     """
+    pos_weight, neg_weight = settings.class_weights()
     result = filter_samples(
         response_mask[real],
         mode=settings.mode,
         by=settings.by,
         correct=None if correct is None else correct[real],
         advantages=advantages[real],
-        pos_weight=settings.weights.pos,
-        neg_weight=settings.weights.neg,
+        pos_weight=pos_weight,
+        neg_weight=neg_weight,
         keep_ratio=settings.keep_ratio,
         generator=generator,
     )

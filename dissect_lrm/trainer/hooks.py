@@ -467,6 +467,6 @@ def build_hooks(settings: AlgosConfig) -> list[StepHook]:
     if settings.truncation_mask.enable:
         hooks.append(TruncationMask(settings.truncation_mask))
     sample_filter = settings.sample_filter
-    if sample_filter.mode != "both" or (sample_filter.weights.pos, sample_filter.weights.neg) != (1.0, 1.0):
+    if sample_filter.mode != "both" or sample_filter.class_weights() != (1.0, 1.0):
         hooks.append(SampleFilter(sample_filter))
     return hooks

@@ -181,7 +181,9 @@ def _active_features(settings) -> list[str]:
     sample_filter = settings.sample_filter
     if sample_filter.mode != "both":
         features.append(f"algorithm.sample_filter.mode={sample_filter.mode}")
-    if (sample_filter.weights.pos, sample_filter.weights.neg) != (1.0, 1.0):
+    if sample_filter.preset:
+        features.append(f"algorithm.sample_filter.preset={sample_filter.preset}")
+    elif sample_filter.class_weights() != (1.0, 1.0):
         features.append("algorithm.sample_filter.weights")
     for name in ("rlr", "injection", "luffy", "truncation_mask"):
         if getattr(settings, name).enable:

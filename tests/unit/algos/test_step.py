@@ -146,3 +146,38 @@ def test_spread_kept_rows_stays_inside_each_rank_and_counts_unavoidable_empties(
     assert sorted(order[:4].tolist()) == [0, 1, 2, 3] and sorted(order[4:].tolist()) == [4, 5, 6, 7]
     assert order[0].item() == 3
     assert empty == 1  # the second mini-batch has no kept row on any rank
+
+
+def test_w_reinforce_preset_weights_positives_by_lambda_and_negatives_by_one():
+    settings = SampleFilterConfig.from_mapping({"preset": "w_reinforce", "w_reinforce_lambda": 0.25})
+    settings.validate()
+    correct = torch.tensor([True, False, True, True])
+    update = apply_sample_filter(MASK, MASK, ADV, REAL, settings, correct=correct)
+    # rows 0 and 2 are positive (x 0.25), row 1 negative (x 1), row 3 is padding (untouched)
+    expected = torch.stack([ADV[0] * 0.25, ADV[1], ADV[2] * 0.25, ADV[3]])
+    assert torch.allclose(update.advantages, expected)
+    assert torch.equal(update.response_mask, MASK)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"preset": "w_reinforce", "weights": {"pos": 0.5}}, "leave weights at 1/1"),
+        ({"preset": "w_reinforce", "mode": "neg"}, "needs mode=both"),
+        ({"preset": "nsr"}, "unknown value 'nsr'"),
+        ({"preset": "w_reinforce", "w_reinforce_lambda": -1}, "w_reinforce_lambda: must be a number >= 0"),
+    ],
+)
+def test_w_reinforce_preset_refuses_conflicting_settings(mapping, message):
+    with pytest.raises(ValueError, match=message):
+        SampleFilterConfig.from_mapping(mapping).validate()
+
+
+def test_preset_class_weights():
+    from dissect_lrm.algos.config import AlgosConfig
+    from dissect_lrm.algos.sample_filter import w_reinforce_weights
+
+    assert w_reinforce_weights(0.1) == (0.1, 1.0)
+    settings = AlgosConfig.from_mapping({"sample_filter": {"preset": "w_reinforce"}})
+    assert settings.sample_filter.class_weights() == (0.1, 1.0)
+    assert AlgosConfig().sample_filter.class_weights() == (1.0, 1.0)

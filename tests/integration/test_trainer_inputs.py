@@ -18,7 +18,8 @@ def _overrides(kit, **replace) -> list[str]:
         "data.val_files": str(kit.val_parquet),
         "actor_rollout_ref.model.path": str(kit.model_dir),
         "trainer.total_training_steps": "1",
-        "data.train_batch_size": "8",
+        "data.train_batch_size": "8",  # the tiny train set holds fewer rows than verl's default 1024
+        "actor_rollout_ref.actor.ppo_mini_batch_size": "8",
     }
     values.update(replace)
     return [f"{key}={value}" for key, value in values.items()]

@@ -1,7 +1,9 @@
 """Step hooks: how each paper feature acts on a training step (data in TransferQueue, math in algos).
 
-A hook reads the fields it needs from TransferQueue, calls ``dissect_lrm.algos`` and writes fields
-back. ``build_hooks`` turns the validated ``algorithm.*`` config into the list our trainer runs.
+A hook is a thin adapter: it reads the fields it needs from TransferQueue, calls a pure function of
+``dissect_lrm.algos`` (``algos/step.py`` for what a feature does to a batch) and writes the result
+back. Per-step state travels with the batch (row tags) or the trainer, never in module globals.
+``build_hooks`` turns the validated ``algorithm.*`` config into the list our trainer runs.
 """
 
 from __future__ import annotations

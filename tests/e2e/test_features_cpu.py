@@ -111,18 +111,20 @@ def _offline_lengths(kit) -> set[int]:
 
 def _expected_luffy_loss(call: dict, low: float = CLIP_LOW, high: float = CLIP_HIGH) -> tuple[float, float]:
     """LUFFY (token-mean) recomputed from the inputs the actor's loss received, with the given clip bounds:
-    -A p/(p+gamma) on off-policy tokens, clipped PPO on the others. Ratios and p are taken in the dtype
-    the worker computed them in (its log-probs'), sums in float64. Returns (loss, clip fraction)."""
+    -A p/(p+gamma) on off-policy tokens, clipped PPO on the others. Ratios, their clip and p are taken in
+    the dtype the worker computed them in (its log-probs'), sums in float64. Returns (loss, clip fraction)."""
     inputs = call["inputs"]
     log_prob = inputs["log_prob"]
-    ratio = torch.exp(log_prob - inputs["old_log_prob"].to(log_prob.dtype)).double()
+    ratio = torch.exp(log_prob - inputs["old_log_prob"].to(log_prob.dtype))
+    clipped_ratio = ratio.clamp(1 - low, 1 + high).double()
+    ratio = ratio.double()
     prob = torch.exp(log_prob)
     shaped = (prob / (prob + LUFFY_GAMMA)).double()
     mask, advantages = inputs["response_mask"].double(), inputs["advantages"].double()
     off = (inputs["rollout_is_weights"] > 0.5).double() * mask
     on = mask - off
     unclipped = -advantages * ratio
-    clipped = -advantages * ratio.clamp(1 - low, 1 + high)
+    clipped = -advantages * clipped_ratio
     loss_matrix = off * (-advantages * shaped) + on * torch.maximum(unclipped, clipped)
     info = call["global_batch_info"]
     loss = float((loss_matrix * mask).sum() / info["batch_num_tokens"] * info["dp_size"])

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from dissect_lrm.algos.injection import INJECTION_POLICIES
-from dissect_lrm.algos.sample_filter import CLASSIFY_BY, FILTER_MODES
+from dissect_lrm.algos.sample_filter import CLASSIFY_BY, FILTER_MODES, FILTER_PRESETS, w_reinforce_weights
 from dissect_lrm.algos.schedule import Stage, parse_schedule
 
 __all__ = [
@@ -122,7 +122,8 @@ class SampleFilterConfig(_Group):
         "both",
         "both | pos | neg. 'pos' trains on positive samples only (the paper's Pos run), 'neg' on negative "
         "samples only (Neg run). Applied after the advantage, so group statistics include every sample; "
-        "removed samples get a zero response_mask (no PG, KL or entropy term, in no denominator).",
+        "removed samples get a zero response_mask (no PG, KL or entropy term; in no token count). With "
+        "seq-mean-* loss_agg_mode verl's sequence count still includes them (start-up warns).",
     )
     by: str = _help(
         "correctness",
@@ -137,9 +138,32 @@ class SampleFilterConfig(_Group):
         "Probability of keeping each sample of the removed class (the original's reserve ratio); 0 = none.",
     )
     seed: int = _help(0, "Seed of the keep_ratio draws (the original's draws were unseeded, K6).")
+    preset: str = _help(
+        "",
+        "'' | w_reinforce. A named weighting instead of explicit weights: w_reinforce = W-REINFORCE "
+        "(Zhu et al. 2025), weights {pos: w_reinforce_lambda, neg: 1} with mode both.",
+    )
+    w_reinforce_lambda: float = _help(0.1, "W-REINFORCE: advantage weight of positive samples (paper 0.1).")
+
+    def class_weights(self) -> tuple[float, float]:
+        """The (w+, w-) this config applies: the preset's, else ``weights``."""
+        if self.preset == "w_reinforce":
+            return w_reinforce_weights(self.w_reinforce_lambda)
+        return float(self.weights.pos), float(self.weights.neg)
 
     def validate(self) -> None:
         self._check_choice("mode", FILTER_MODES)
+        self._check_choice("preset", FILTER_PRESETS)
+        if self.preset:
+            if (self.weights.pos, self.weights.neg) != (1.0, 1.0):
+                self._fail("preset", f"{self.preset} sets the class weights itself; leave weights at 1/1")
+            if self.mode != "both":
+                self._fail(
+                    "preset", f"{self.preset} weights every sample; it needs mode=both, got {self.mode}"
+                )
+        lam = self.w_reinforce_lambda
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or lam < 0:
+            self._fail("w_reinforce_lambda", f"must be a number >= 0, got {lam!r}")
         self._check_choice("by", CLASSIFY_BY)
         self.weights.validate()
         self._check_unit_interval("keep_ratio")

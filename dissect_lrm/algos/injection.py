@@ -7,9 +7,16 @@ from dataclasses import dataclass
 
 import torch
 
-from dissect_lrm.algos.grouping import group_accuracy, group_count
+from dissect_lrm.algos.grouping import group_accuracy, group_count, group_sum
 
-__all__ = ["INJECTION_POLICIES", "InjectionPlan", "select_injection", "layout_offline_responses"]
+__all__ = [
+    "INJECTION_POLICIES",
+    "InjectionPlan",
+    "select_injection",
+    "layout_offline_responses",
+    "offline_response_ids",
+    "fits_response_length",
+]
 
 INJECTION_POLICIES = ("random", "incorrect_first")
 
@@ -47,14 +54,15 @@ def select_injection(
     """Choose the online samples replaced by offline solutions in hard groups (eq. 8, appendix B.5).
 
     A group qualifies when its accuracy is ``<= gamma`` (always including all-wrong groups) and it has
-    offline solutions. It receives ``k_g = min(max_inject, #offline_g, |g|)`` of them (no cap when
-    ``max_inject <= 0``), each used at most once per step, drawn in a random order (the original always
-    took the first ``k`` in list order, K9). Rows to replace:
+    offline solutions. Each solution is used at most once per step, drawn in a random order (the original
+    always took the first ``k`` in list order, K9). Rows to replace:
 
-    * ``incorrect_first``: incorrect samples first (in random order), correct ones only if fewer than
-      ``k_g`` are incorrect; with ``gamma`` = 0.125 and 16 samples this replaces only wrong answers, as the
-      original release did.
-    * ``random``: ``k_g`` uniformly random samples of the group (the paper's wording, §4.3).
+    * ``incorrect_first``: ``k_g = min(max_inject, #incorrect_g, #offline_g)`` incorrect samples, in random
+      order; a correct online sample is never replaced (as the original release ran).
+    * ``random``: ``k_g = min(max_inject, |g|, #offline_g)`` uniformly random samples of the group (the
+      paper's wording, §4.3).
+
+    No cap when ``max_inject <= 0``.
 
     Everything is one sort over the batch; there is no loop over samples or groups.
 
@@ -78,7 +86,10 @@ def select_injection(
     count = group_count(group, num_groups)
     low_accuracy = group_accuracy(correct, group, num_groups) <= gamma
     eligible = low_accuracy & (num_offline > 0)
-    quota = torch.minimum(num_offline, count)
+    replaceable = count
+    if policy == "incorrect_first":
+        replaceable = group_sum((~correct.bool()).to(torch.int64).to(device), group, num_groups)
+    quota = torch.minimum(num_offline, replaceable)
     if max_inject > 0:
         quota = quota.clamp(max=max_inject)
     quota = torch.where(eligible, quota, torch.zeros_like(quota))
@@ -142,3 +153,24 @@ def layout_offline_responses(
         responses[row, : len(ids)] = torch.tensor(ids, dtype=torch.int64)
         response_mask[row, : len(ids)] = 1
     return responses, response_mask
+
+
+def offline_response_ids(ids: Sequence[int], eos_token_id: int) -> list[int]:
+    """An offline solution's response ids as a finished rollout would hold them: cut after the first EOS,
+    one EOS appended when there is none (the length check and the layout share this rule)."""
+    ids = list(ids)
+    if eos_token_id in ids:
+        return ids[: ids.index(eos_token_id) + 1]
+    return [*ids, eos_token_id]
+
+
+def fits_response_length(
+    token_ids: Sequence[Sequence[int]], max_response_length: int, eos_token_id: int
+) -> torch.Tensor:
+    """``(n,)`` bool: offline solutions whose finished response (EOS included) fits ``max_response_length``.
+
+    A solution that does not fit would be cut, re-scored as wrong and injected as an off-policy
+    *negative*; callers drop it before selection.
+    """
+    lengths = [len(offline_response_ids(ids, eos_token_id)) for ids in token_ids]
+    return torch.tensor([length <= max_response_length for length in lengths], dtype=torch.bool)

@@ -11,17 +11,21 @@ __all__ = [
     "NEGATIVE",
     "NEUTRAL",
     "FILTER_MODES",
+    "FILTER_PRESETS",
     "CLASSIFY_BY",
     "FilterResult",
     "classify_samples",
     "keep_mask",
     "class_weights",
+    "w_reinforce_weights",
     "filter_samples",
 ]
 
 POSITIVE, NEGATIVE, NEUTRAL = 1, -1, 0
 FILTER_MODES = ("both", "pos", "neg")
 CLASSIFY_BY = ("correctness", "advantage_sign")
+# Named settings of the weighted filter ("" = none): each maps to (w+, w-) through a pure function.
+FILTER_PRESETS = ("", "w_reinforce")
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,15 @@ def class_weights(labels: torch.Tensor, pos_weight: float = 1.0, neg_weight: flo
     return torch.where(labels == NEGATIVE, torch.full_like(weight, neg_weight), weight)
 
 
+def w_reinforce_weights(lambda_: float = 0.1) -> tuple[float, float]:
+    """W-REINFORCE (Zhu et al., 2025, "The surprising effectiveness of negative reinforcement"):
+    ``(w+, w-) = (lambda, 1)``: positive samples' advantages are scaled by ``lambda`` (paper 0.1),
+    negative ones kept, so learning leans on pushing down wrong answers."""
+    if lambda_ < 0:
+        raise ValueError(f"W-REINFORCE lambda must be >= 0, got {lambda_}")
+    return float(lambda_), 1.0
+
+
 def filter_samples(
     response_mask: torch.Tensor,
     mode: str = "both",
@@ -127,8 +140,11 @@ def filter_samples(
     """Remove (or reweight) positive/negative samples *after* the advantages were computed (§3.1).
 
     The group statistics of the advantage already include every sample; this only decides which rows
-    reach the loss. Removing rows by zeroing their ``response_mask`` is equivalent to removing them
-    physically for every ``loss_agg_mode`` (they contribute to no sum and no count).
+    reach the loss. Zeroing a removed row's ``response_mask`` (and ``loss_mask``) takes it out of every
+    sum and every token count, so with ``token-mean`` and ``token-sum`` aggregation the loss equals the
+    loss of the batch without those rows. With verl's ``seq-mean-*`` modes the per-mini-batch sequence
+    count (``global_batch_size``) is a constant that still includes removed rows: the kept rows' gradient
+    is then scaled by the kept fraction (a constant normaliser, as in Dr.GRPO), and start-up warns.
 
     ``lengths`` ``(bs,)`` (valid tokens per row) may be passed when already known, to save a pass over
     the mask. ``inplace=True`` zeroes the removed rows of ``response_mask`` itself (only those rows are

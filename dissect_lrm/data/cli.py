@@ -72,6 +72,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
         "data.max_prompt_length so verl never has to filter or truncate); default: no length filter",
     )
     train.add_argument(
+        "--max-response-tokens",
+        type=int,
+        metavar="N",
+        help="drop offline solutions longer than N tokens (EOS included; set it to verl's "
+        "data.max_response_length: a longer one would be injected cut and scored wrong); needs --tokenizer",
+    )
+    train.add_argument(
         "--val-size",
         type=int,
         default=DEFAULT_VAL_SIZE,
@@ -124,14 +131,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    if args.max_prompt_tokens is not None and not args.tokenizer:
-        print("error: --max-prompt-tokens needs --tokenizer", file=sys.stderr)
-        return 2
+    for option, value in (
+        ("--max-prompt-tokens", args.max_prompt_tokens),
+        ("--max-response-tokens", args.max_response_tokens),
+    ):
+        if value is not None and not args.tokenizer:
+            print(f"error: {option} needs --tokenizer", file=sys.stderr)
+            return 2
     report = build_training_set(
         args.source,
         args.out,
         tokenizer=args.tokenizer,
         max_prompt_tokens=args.max_prompt_tokens,
+        max_response_tokens=args.max_response_tokens,
         val_size=args.val_size,
         seed=args.seed,
         data_source=args.data_source,
@@ -203,6 +215,9 @@ def _add_teacher(commands: argparse._SubParsersAction) -> None:
                         help=f"rollouts per problem with --student-model (default {teacher.DEFAULT_STUDENT_RUNS})")  # fmt: skip
     parser.add_argument("--max-solutions", type=int, default=None,
                         help="at most this many verified solutions per problem (the paper kept up to 4; default: all)")  # fmt: skip
+    parser.add_argument("--max-response-tokens", type=int, default=None, metavar="N",
+                        help="drop verified solutions longer than N tokens of the --teacher-model tokenizer "
+                        "(set it to verl's data.max_response_length; default: keep all)")  # fmt: skip
     from dissect_lrm.eval.options import add_generation_arguments
 
     add_output_dir_argument(parser, "out", required=True, help="output directory")
@@ -223,6 +238,7 @@ def _run_teacher(args: argparse.Namespace) -> int:
         sample_size=args.sample_size,
         student_runs=args.student_runs,
         max_solutions=args.max_solutions,
+        max_response_tokens=args.max_response_tokens,
         seed=args.seed,
     )
     report = build_teacher_set(
@@ -233,6 +249,7 @@ def _run_teacher(args: argparse.Namespace) -> int:
         student=student,
         settings=settings,
         progress=not args.no_progress,
+        tokenizer=args.teacher_model if args.max_response_tokens is not None else None,
     )
     print(report.table())
     print(f"wrote {report.outputs['train']} and {report.outputs['report']}")

@@ -17,6 +17,7 @@ from dissect_lrm.data.schema import (
     validate_train_parquet,
     validate_train_row,
 )
+from dissect_lrm.data.train import fitting_solutions, load_tokenizer
 from dissect_lrm.eval.benchmarks import Benchmark, EvalProblem, load_benchmark
 from dissect_lrm.eval.protocols import EvalConfig, Protocol
 from dissect_lrm.eval.store import Store, StoreError
@@ -160,6 +161,9 @@ class TeacherSettings:
     sample_size: int = DEFAULT_SAMPLE_SIZE
     student_runs: int = DEFAULT_STUDENT_RUNS
     max_solutions: int | None = None  # cap on verified solutions per problem (None: all distinct ones)
+    max_response_tokens: int | None = (
+        None  # drop solutions longer than a training response (needs a tokenizer)
+    )
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -226,15 +230,24 @@ def build_teacher_set(
     student: Generator | None = None,
     settings: TeacherSettings | None = None,
     progress: bool = True,
+    tokenizer: Any = None,
 ) -> TeacherReport:
     """Run the B.5 pipeline; resumable: the student and teacher stores under ``output_dir/stores`` resume.
 
     Student accuracy comes from ``student_store`` (an eval store of the student on this training set,
     matched by problem id) or from running ``student`` here. Problems below the threshold get
     ``candidates`` teacher samples, graded by the eval runner with the training reward; those with at
-    least one correct sample are kept and ``sample_size`` of them are drawn with ``seed``.
+    least one correct sample are kept and ``sample_size`` of them are drawn with ``seed``. With
+    ``settings.max_response_tokens`` (verl's ``data.max_response_length``), verified solutions longer
+    than that (measured with ``tokenizer``, a path or object) are dropped before the draw and counted.
     """
     settings = settings or TeacherSettings()
+    if settings.max_response_tokens is not None:
+        if tokenizer is None:
+            raise ValueError("max_response_tokens needs a tokenizer (path or object)")
+        if isinstance(tokenizer, (str, Path)):
+            tokenizer = load_tokenizer(tokenizer)
+    solutions_too_long = 0
     train_file, output_dir = Path(train_file), Path(output_dir)
     stores_dir = output_dir / "stores"
     benchmark, _ = training_benchmark(train_file)
@@ -280,6 +293,10 @@ def build_teacher_set(
         )
         teacher_store = Store.read(teacher_path)
         solutions = verified_solutions(teacher_store, settings.max_solutions)
+        if settings.max_response_tokens is not None:
+            for pid, texts in solutions.items():
+                solutions[pid], too_long = fitting_solutions(tokenizer, texts, settings.max_response_tokens)
+                solutions_too_long += too_long
         candidates = store_accuracy(teacher_store)
 
     solvable = [pid for pid in ids if solutions.get(pid)]
@@ -325,6 +342,8 @@ def build_teacher_set(
             "sample_size": settings.sample_size,
             "student_runs": settings.student_runs,
             "max_solutions": settings.max_solutions,
+            "max_response_tokens": settings.max_response_tokens,
+            "solutions_too_long": solutions_too_long,
             "seed": settings.seed,
             "store_problems_not_in_dataset": len(set(accuracy) - set(ids)),
         },

@@ -210,6 +210,26 @@ def prompt_lengths(
     return lengths
 
 
+def fitting_solutions(
+    tokenizer: Any, solutions: Sequence[str], max_response_tokens: int
+) -> tuple[list[str], int]:
+    """The offline solutions that fit ``max_response_tokens`` as a finished response (EOS included, the
+    rule injection applies), and how many did not: a longer one would be cut at training time, scored
+    wrong and injected as an off-policy negative."""
+    from dissect_lrm.algos.injection import offline_response_ids
+
+    if not solutions:
+        return list(solutions), 0
+    encoded = tokenizer(list(solutions), add_special_tokens=False, verbose=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    kept = [
+        text
+        for text, ids in zip(solutions, encoded, strict=True)
+        if len(offline_response_ids(ids, eos)) <= max_response_tokens
+    ]
+    return kept, len(solutions) - len(kept)
+
+
 def load_tokenizer(path: str | Path) -> Any:
     from transformers import AutoTokenizer
 
@@ -227,6 +247,7 @@ class BuildReport:
     dropped_rows: list[dict[str, Any]] = field(default_factory=list)
     train_rows: int = 0
     val_rows: int = 0
+    solutions_too_long: int = 0  # offline solutions dropped by max_response_tokens (their rows stay)
     settings: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -253,6 +274,7 @@ class BuildReport:
             "input_rows": self.input_rows,
             "train_rows": self.train_rows,
             "val_rows": self.val_rows,
+            "solutions_too_long": self.solutions_too_long,
             "dropped": self.dropped,
             "sources": self.sources,
             "settings": self.settings,
@@ -268,6 +290,8 @@ class BuildReport:
         lines += ["", "| outcome | rows |", "|---|---:|", f"| input | {self.input_rows} |"]
         lines += [f"| dropped: {reason} | {count} |" for reason, count in self.dropped.items()]
         lines += [f"| train | {self.train_rows} |", f"| val | {self.val_rows} |"]
+        if self.settings.get("max_response_tokens") is not None:
+            lines += [f"| offline solutions over max_response_tokens (dropped) | {self.solutions_too_long} |"]
         return "\n".join(lines)
 
 
@@ -307,6 +331,7 @@ def build_training_set(
     *,
     tokenizer: Any = None,
     max_prompt_tokens: int | None = None,
+    max_response_tokens: int | None = None,
     val_size: int = DEFAULT_VAL_SIZE,
     seed: int = 0,
     data_source: str | None = None,
@@ -318,12 +343,18 @@ def build_training_set(
     ``sources`` are ``"deepscaler"``, ``"openthoughts"``, local file paths, or ``SourceRows``.
     ``tokenizer`` is a tokenizer object or a path; it is required when ``max_prompt_tokens`` is set.
     The validation sample is ``val_size`` problems drawn with ``seed`` from the rows that survive
-    every filter; it is disjoint from the training rows by construction.
+    every filter; it is disjoint from the training rows by construction. ``max_response_tokens`` (set it
+    to verl's ``data.max_response_length``) drops offline solutions that would not fit a response; the
+    report counts them.
     """
     if max_prompt_tokens is not None and max_prompt_tokens <= 0:
         raise ValueError(f"max_prompt_tokens must be positive, got {max_prompt_tokens}")
     if max_prompt_tokens is not None and tokenizer is None:
         raise ValueError("max_prompt_tokens needs a tokenizer (path or object)")
+    if max_response_tokens is not None and (tokenizer is None or max_response_tokens <= 0):
+        raise ValueError(
+            f"max_response_tokens must be positive and needs a tokenizer, got {max_response_tokens}"
+        )
     if val_size < 0:
         raise ValueError(f"val_size must be >= 0, got {val_size}")
     if isinstance(tokenizer, (str, Path)):
@@ -332,6 +363,7 @@ def build_training_set(
     report = BuildReport(
         settings={
             "max_prompt_tokens": max_prompt_tokens,
+            "max_response_tokens": max_response_tokens,
             "tokenizer": getattr(tokenizer, "name_or_path", None) if tokenizer is not None else None,
             "val_size": val_size,
             "seed": seed,
@@ -362,6 +394,10 @@ def build_training_set(
     val_rows: list[dict[str, Any]] = []
     for position, (candidate, source_name) in enumerate(candidates):
         target, split = (val_rows, "test") if position in val_positions else (train_rows, "train")
+        offline = candidate.offline_solutions
+        if offline and max_response_tokens is not None:
+            offline, too_long = fitting_solutions(tokenizer, offline, max_response_tokens)
+            report.solutions_too_long += too_long
         row = make_train_row(
             candidate.problem,
             candidate.answer,
@@ -369,7 +405,7 @@ def build_training_set(
             split=split,
             index=len(target),
             source_index=candidate.index,
-            offline_solutions=candidate.offline_solutions,
+            offline_solutions=offline,
         )
         validate_train_row(row, file=candidate.origin, index=candidate.index)
         target.append(row)

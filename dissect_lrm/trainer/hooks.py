@@ -1,7 +1,9 @@
 """Step hooks: how each paper feature acts on a training step (data in TransferQueue, math in algos).
 
-A hook reads the fields it needs from TransferQueue, calls ``dissect_lrm.algos`` and writes fields
-back. ``build_hooks`` turns the validated ``algorithm.*`` config into the list our trainer runs.
+A hook is a thin adapter: it reads the fields it needs from TransferQueue, calls a pure function of
+``dissect_lrm.algos`` (``algos/step.py`` for what a feature does to a batch) and writes the result
+back. Per-step state travels with the batch (row tags) or the trainer, never in module globals.
+``build_hooks`` turns the validated ``algorithm.*`` config into the list our trainer runs.
 """
 
 from __future__ import annotations
@@ -19,17 +21,33 @@ from transfer_queue import KVBatchMeta
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 from verl.workers.utils.padding import response_to_nested
 
-from dissect_lrm.algos.config import AlgosConfig, InjectionConfig, SampleFilterConfig, TruncationMaskConfig
-from dissect_lrm.algos.grouping import dense_group_index, group_outcome_fractions
-from dissect_lrm.algos.injection import layout_offline_responses, select_injection
-from dissect_lrm.algos.sample_filter import filter_samples
-from dissect_lrm.algos.truncation import is_truncated, truncated_sample_mask
-from dissect_lrm.trainer import estimators
+from dissect_lrm.algos.config import (
+    AlgosConfig,
+    InjectionConfig,
+    RLRConfig,
+    SampleFilterConfig,
+    TruncationMaskConfig,
+)
+from dissect_lrm.algos.grouping import dense_group_index, group_accuracy, group_outcome_fractions
+from dissect_lrm.algos.injection import fits_response_length, layout_offline_responses, select_injection
+from dissect_lrm.algos.step import (
+    apply_length_reward,
+    apply_sample_filter,
+    apply_truncation_mask,
+    offpolicy_token_mask,
+    spread_kept_rows,
+    verified_correct,
+)
+from dissect_lrm.algos.truncation import is_truncated
 
 if TYPE_CHECKING:
     from dissect_lrm.trainer.trainer import DissectTrainer
 
 logger = logging.getLogger(__name__)
+
+# Per-sample fields an injected row cannot inherit from the online sample it replaces (they describe
+# that sample's tokens or inputs); injection refuses batches that carry them.
+STALE_ROW_FIELDS = ("routed_experts", "teacher_ids", "teacher_logprobs", "multi_modal_inputs")
 
 
 class StepHook:
@@ -79,6 +97,18 @@ def read_reward_outcomes(batch: KVBatchMeta) -> tuple[np.ndarray, np.ndarray | N
     return uids, np.asarray([float(info["acc"]) for info in infos], dtype=np.float64)
 
 
+def injected_rows(batch: KVBatchMeta) -> torch.Tensor:
+    """Bool (bs,): rows holding an injected offline solution (flagged in the row's tags)."""
+    flags = [tag.get("offline_injected", False) and not tag.get("is_padding", False) for tag in batch.tags]
+    return torch.tensor(flags, dtype=torch.bool)
+
+
+def read_extra_fields(batch: KVBatchMeta) -> list[dict]:
+    """Each row's ``extra_fields`` dict (the rollout's and the reward's per-sample extras)."""
+    data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"])
+    return [e if isinstance(e, dict) else {} for e in non_tensor_values(data["extra_fields"])]
+
+
 def read_padded(batch: KVBatchMeta, fields: list[str]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Per-token fields as padded (bs, T) tensors, plus the nested response_mask that gives their lengths."""
     data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
@@ -99,6 +129,14 @@ def write_padded(
 # ----------------------------------------------------------------------------- hooks
 
 
+def verifier_correct(batch: KVBatchMeta, feature: str) -> torch.Tensor:
+    """``(bs,)`` the verifier's decisions; a feature that needs them refuses a reward without ``acc``."""
+    _, acc = read_reward_outcomes(batch)
+    if acc is None:
+        raise RuntimeError(f"{feature} needs a reward function that reports 'acc' (the verifier's decision)")
+    return verified_correct(acc)
+
+
 class RewardOutcomeMetrics(StepHook):
     """Logs the verifier's accuracy and the zero-advantage group fractions of every step (Fig. 2, 6)."""
 
@@ -109,31 +147,48 @@ class RewardOutcomeMetrics(StepHook):
         if acc is None:
             logger.warning("reward function reports no 'acc'; dissect/acc metrics are not logged")
             return batch
-        correct = acc > 0.5
+        correct = verified_correct(acc)
         metrics["dissect/acc/mean"] = float(acc.mean())
         metrics["dissect/samples/correct"] = int(correct.sum())
         metrics["dissect/samples/total"] = len(acc)
         group, num_groups = dense_group_index(uids)
-        for outcome, fraction in group_outcome_fractions(
-            torch.from_numpy(correct), group, num_groups
-        ).items():
+        for outcome, fraction in group_outcome_fractions(correct, group, num_groups).items():
             metrics[f"dissect/groups/{outcome}_frac"] = fraction
         return batch
 
 
-class LengthRewardMetrics(StepHook):
-    """Logs what the length reward did inside the estimator (shaped groups, mean bonus, lengths)."""
+class LengthReward(StepHook):
+    """Length shaping of the outcome reward (Table 3, eq. 6-7): decided on the verifier's ``acc`` and
+    written into ``rm_scores`` before balancing, so the advantage's group statistics include it."""
 
-    name = "length_reward_metrics"
+    name = "length_reward"
 
-    def after_advantage(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
-        metrics.update({f"dissect/{key}": value for key, value in estimators.LAST_STATS.items()})
-        return batch
+    def __init__(self, settings: RLRConfig) -> None:
+        self.settings = settings
+
+    def after_reward(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        uids, acc = read_reward_outcomes(batch)
+        if acc is None:
+            raise RuntimeError(
+                "algorithm.rlr needs a reward function that reports 'acc' (the verifier's decision)"
+            )
+        fields, nested_mask = read_padded(batch, ["response_mask", "rm_scores"])
+        rm_scores, stats = apply_length_reward(
+            fields["rm_scores"],
+            fields["response_mask"],
+            verified_correct(acc),
+            uids,
+            int(trainer.config.data.max_response_length),
+            self.settings,
+        )
+        metrics.update({f"dissect/rlr/{key}": value for key, value in stats.items()})
+        return write_padded(batch, {"rm_scores": rm_scores}, nested_mask)
 
 
 class TruncationMask(StepHook):
-    """Zero the advantage of incorrect truncated rows (no EOS within the length limit), after the
-    group statistics were computed with them; optionally only when also flagged repetitive."""
+    """Zero the advantage of incorrect truncated rows (cut at the length limit: the rollout's finish
+    reason where it reports one, else no EOS id of the generation config among the valid tokens), after
+    the group statistics were computed with them; optionally only when also flagged repetitive."""
 
     name = "truncation_mask"
 
@@ -142,34 +197,37 @@ class TruncationMask(StepHook):
 
     def after_advantage(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         fields, nested_mask = read_padded(batch, ["response_mask", "advantages", "responses"])
-        _, acc = read_reward_outcomes(batch)
-        if acc is None:
-            raise RuntimeError("algorithm.truncation_mask needs a reward function that reports 'acc'")
-        truncated = is_truncated(fields["responses"], fields["response_mask"], trainer.tokenizer.eos_token_id)
+        correct = verifier_correct(batch, "algorithm.truncation_mask")
+        infos = read_extra_fields(batch)
+        reasons = [info.get("finish_reason", info.get("stop_reason")) for info in infos]
+        truncated = is_truncated(
+            fields["responses"],
+            fields["response_mask"],
+            trainer.eos_token_ids,
+            finish_reasons=None if all(r is None for r in reasons) else reasons,
+        )
         repetitive = None
         if self.settings.require_repetition:
-            data = tq.kv_batch_get(
-                keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"]
-            )
-            infos = [e.get("reward_extra_info", {}) for e in non_tensor_values(data["extra_fields"])]
-            repetitive = torch.tensor([bool(info.get("repetitive", False)) for info in infos])
-        masked = truncated_sample_mask(
-            truncated, torch.from_numpy(acc > 0.5), repetitive, self.settings.require_repetition
+            rewards = [info.get("reward_extra_info", {}) for info in infos]
+            repetitive = torch.tensor([bool(info.get("repetitive", False)) for info in rewards])
+        advantages, stats = apply_truncation_mask(
+            fields["advantages"],
+            truncated,
+            correct,
+            real_rows(batch),
+            repetitive,
+            self.settings.require_repetition,
         )
-        masked &= real_rows(batch)
-        metrics["dissect/truncation/masked_samples"] = int(masked.sum())
-        metrics["dissect/truncation/truncated_samples"] = int((truncated & real_rows(batch)).sum())
-        if masked.any():
-            advantages = fields["advantages"].clone()
-            advantages[masked] = 0
+        metrics.update({f"dissect/truncation/{key}": int(value) for key, value in stats.items()})
+        if stats["masked_samples"]:
             batch = write_padded(batch, {"advantages": advantages}, nested_mask)
         return batch
 
 
 class SampleFilter(StepHook):
     """Positive/negative sample ablation (Tables 1, 2, 6): after the advantages are computed on the
-    whole batch, removed rows leave the loss (``response_mask`` and ``loss_mask`` zeroed: no policy
-    gradient, KL or entropy term and no place in token-count denominators), or rows are reweighted."""
+    whole batch, removed rows leave the loss (``response_mask`` and ``loss_mask`` zeroed), or rows are
+    reweighted (see ``dissect_lrm.algos.step.apply_sample_filter``)."""
 
     name = "sample_filter"
 
@@ -179,33 +237,23 @@ class SampleFilter(StepHook):
     def after_advantage(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         settings = self.settings
         fields, nested_mask = read_padded(batch, ["response_mask", "loss_mask", "advantages"])
-        real = real_rows(batch)
-        _, acc = read_reward_outcomes(batch)
-        if acc is None and settings.by == "correctness":
-            raise RuntimeError(
-                "algorithm.sample_filter.by=correctness needs a reward function that reports 'acc'"
-            )
+        correct = None
+        if settings.by == "correctness":
+            correct = verifier_correct(batch, "algorithm.sample_filter.by=correctness")
         # Seeded per step so a resumed run removes the same samples an uninterrupted run would.
         generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + trainer.global_steps)
-        result = filter_samples(
-            fields["response_mask"][real],
-            mode=settings.mode,
-            by=settings.by,
-            correct=None if acc is None else torch.from_numpy(acc > 0.5)[real],
-            advantages=fields["advantages"][real],
-            pos_weight=settings.weights.pos,
-            neg_weight=settings.weights.neg,
-            keep_ratio=settings.keep_ratio,
+        update = apply_sample_filter(
+            fields["response_mask"],
+            fields["loss_mask"],
+            fields["advantages"],
+            real_rows(batch),
+            settings,
+            correct=correct,
             generator=generator,
         )
-        response_mask = fields["response_mask"].clone()
-        response_mask[real] = result.response_mask
-        advantages = fields["advantages"].clone()
-        advantages[real] = advantages[real] * result.advantage_weight.to(advantages.dtype).unsqueeze(-1)
-        loss_mask = fields["loss_mask"] * response_mask.to(fields["loss_mask"].dtype)
-        metrics.update({f"dissect/filter/{key}": value for key, value in result.stats.items()})
-        trainer.skip_actor_update = result.empty
-        if result.empty:
+        metrics.update({f"dissect/filter/{key}": value for key, value in update.stats.items()})
+        trainer.skip_actor_update = update.empty
+        if update.empty:
             logger.warning(
                 "step %s: the sample filter (mode=%s) left no tokens; the actor update is skipped",
                 trainer.global_steps,
@@ -213,9 +261,33 @@ class SampleFilter(StepHook):
             )
         return write_padded(
             batch,
-            {"response_mask": response_mask, "loss_mask": loss_mask, "advantages": advantages},
+            {
+                "response_mask": update.response_mask,
+                "loss_mask": update.loss_mask,
+                "advantages": update.advantages,
+            },
             nested_mask,
         )
+
+    def before_actor_update(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        """Spread the kept rows over the update's mini-batches, so none is left with no token (0/0 loss)."""
+        actor = trainer.config.actor_rollout_ref.actor
+        if trainer.skip_actor_update or actor.get("shuffle", False):
+            return batch  # nothing to update, or verl draws the mini-batches at random
+        fields, _ = read_padded(batch, ["response_mask", "loss_mask"])
+        dp_size = trainer.actor_dp_size()
+        rows = int(actor.ppo_mini_batch_size) * int(trainer.config.actor_rollout_ref.rollout.n) // dp_size
+        order, empty = spread_kept_rows(fields["loss_mask"].sum(dim=-1) > 0, dp_size, rows)
+        batch.reorder(order.tolist())
+        metrics["dissect/filter/empty_mini_batches"] = empty
+        if empty:
+            logger.warning(
+                "step %s: %d update mini-batch(es) hold no kept sample (fewer kept samples than mini-batches); "
+                "verl skips their optimizer step",
+                trainer.global_steps,
+                empty,
+            )
+        return batch
 
 
 class OfflineInjection(StepHook):
@@ -236,7 +308,6 @@ class OfflineInjection(StepHook):
     def __init__(self, settings: InjectionConfig, luffy: bool) -> None:
         self.settings = settings
         self.luffy = luffy
-        self.injected_keys: set[str] = set()
         self._reward_fn = None
 
     def _score(self, trainer: DissectTrainer, **kwargs) -> dict:
@@ -255,7 +326,6 @@ class OfflineInjection(StepHook):
 
     def after_reward(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         settings = self.settings
-        self.injected_keys = set()
         column_fields = [
             "uid",
             "extra_fields",
@@ -268,8 +338,7 @@ class OfflineInjection(StepHook):
         data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=column_fields)
         uids = np.asarray(non_tensor_values(data["uid"]), dtype=object)
         extra_fields = non_tensor_values(data["extra_fields"])
-        infos = [e.get("reward_extra_info", {}) if isinstance(e, dict) else {} for e in extra_fields]
-        correct = torch.tensor([float(info.get("acc", 0.0)) > 0.5 for info in infos])
+        correct = verifier_correct(batch, "algorithm.injection")
         offline = [
             list(value) if value is not None else [] for value in non_tensor_values(data[settings.column])
         ]
@@ -277,7 +346,21 @@ class OfflineInjection(StepHook):
         first_row = torch.full((num_groups,), len(uids), dtype=torch.long).scatter_reduce(
             0, group, torch.arange(len(uids)), reduce="amin"
         )
-        group_solutions = [offline[int(row)] for row in first_row]
+        tokenizer = trainer.tokenizer
+        max_length = int(trainer.config.data.max_response_length)
+        low_accuracy = group_accuracy(correct, group, num_groups) <= settings.gamma
+        group_solutions: list[list[str]] = []
+        dropped = 0
+        for g, row in enumerate(first_row.tolist()):
+            solutions = offline[row] if bool(low_accuracy[g]) else []
+            if solutions:
+                # A solution longer than the limit would be cut, re-scored as wrong and injected as an
+                # off-policy negative: only solutions that fit are candidates.
+                ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in solutions]
+                fits = fits_response_length(ids, max_length, tokenizer.eos_token_id)
+                dropped += int((~fits).sum())
+                solutions = [text for text, ok in zip(solutions, fits.tolist(), strict=True) if ok]
+            group_solutions.append(solutions)
         generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + trainer.global_steps)
         plan = select_injection(
             correct,
@@ -290,11 +373,17 @@ class OfflineInjection(StepHook):
             generator=generator,
         )
         metrics.update({f"dissect/injection/{key}": value for key, value in plan.stats.items()})
+        metrics["dissect/injection/dropped_too_long"] = dropped
         if plan.rows.numel() == 0:
             metrics["dissect/injection/injected_correct"] = 0
             return batch
+        stale = sorted(set(batch.fields or ()) & set(STALE_ROW_FIELDS))
+        if stale:
+            raise RuntimeError(
+                f"offline injection cannot rewrite the per-sample fields {stale} of the replaced rows; "
+                "turn algorithm.injection off for runs that produce them"
+            )
 
-        tokenizer = trainer.tokenizer
         rows = plan.rows.tolist()
         texts = [
             group_solutions[int(group[r])][int(i)]
@@ -302,9 +391,7 @@ class OfflineInjection(StepHook):
         ]
         token_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        responses, masks = layout_offline_responses(
-            token_ids, int(trainer.config.data.max_response_length), tokenizer.eos_token_id, pad
-        )
+        responses, masks = layout_offline_responses(token_ids, max_length, tokenizer.eos_token_id, pad)
         prompts = data["prompts"]
         data_sources = non_tensor_values(data["data_source"])
         reward_models = non_tensor_values(data["reward_model"])
@@ -323,7 +410,7 @@ class OfflineInjection(StepHook):
                 ground_truth=reward_models[row]["ground_truth"],
                 extra_info=extra_infos[row],
             )
-            injected_correct += float(result.get("acc", result["score"])) > 0.5
+            injected_correct += bool(verified_correct([result.get("acc", result["score"])]).item())
             rm_scores = torch.zeros(length, dtype=torch.float32)
             rm_scores[-1] = float(result["score"])
             input_ids = torch.cat([prompt, response])
@@ -337,11 +424,14 @@ class OfflineInjection(StepHook):
                 "extra_fields": {**extra_fields[row], "reward_extra_info": result, "offline_injected": True},
             }
             if has_rollout_log_probs:
-                # The behaviour policy of an offline solution is the teacher: probability taken as 1.
+                # The behaviour policy of an offline solution is the teacher: probability taken as 1. No verl
+                # rollout correction reads it: start-up refuses rollout_is / rollout_rs / bypass_mode together
+                # with injection (each would reweight, reject or re-anchor these rows).
                 sample["rollout_log_probs"] = torch.zeros(length, dtype=torch.float32)
             new_samples.append(sample)
             tag = dict(batch.tags[row])
-            tag.update(response_len=length, seq_len=int(prompt.numel()) + length)
+            # The off-policy flag travels with the row (tags follow every reorder of the batch).
+            tag.update(response_len=length, seq_len=int(prompt.numel()) + length, offline_injected=True)
             new_tags.append(tag)
             batch.tags[row] = tag
         keys = [batch.keys[r] for r in rows]
@@ -351,35 +441,34 @@ class OfflineInjection(StepHook):
             fields=list_of_dict_to_tensordict(new_samples),
             tags=new_tags,
         )
-        self.injected_keys = set(keys)
         metrics["dissect/injection/injected_correct"] = injected_correct
         return batch
 
     def before_actor_update(self, trainer: DissectTrainer, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         fields, nested_mask = read_padded(batch, ["response_mask"])
-        offpolicy_rows = torch.tensor([key in self.injected_keys for key in batch.keys], dtype=torch.bool)
-        offpolicy = fields["response_mask"].bool() & offpolicy_rows.unsqueeze(-1)
+        offpolicy = offpolicy_token_mask(fields["response_mask"], injected_rows(batch))
         valid_tokens = int(fields["response_mask"].sum())
         metrics["dissect/injection/offpolicy_token_frac"] = float(offpolicy.sum()) / max(valid_tokens, 1)
-        out = {"offpolicy_mask": offpolicy.to(torch.float32)}
+        out = {"offpolicy_mask": offpolicy}
         if self.luffy:
-            out["rollout_is_weights"] = offpolicy.to(torch.float32)
+            out["rollout_is_weights"] = offpolicy
         return write_padded(batch, out, nested_mask)
 
 
 def build_hooks(settings: AlgosConfig) -> list[StepHook]:
-    """The step hooks a run uses, in the order they act (truncation mask before the filter, so the
-    filter's kept/removed counts see the final advantages)."""
+    """The step hooks a run uses, in the order they act (injection before the length reward, so offline
+    rows are shaped too; truncation mask before the filter, so the filter's counts see the final
+    advantages)."""
     hooks: list[StepHook] = []
     if settings.injection.enable:
         # First: the outcome metrics below then describe the batch that is actually trained on.
         hooks.append(OfflineInjection(settings.injection, luffy=settings.luffy.enable))
     hooks.append(RewardOutcomeMetrics())
     if settings.rlr.enable:
-        hooks.append(LengthRewardMetrics())
+        hooks.append(LengthReward(settings.rlr))
     if settings.truncation_mask.enable:
         hooks.append(TruncationMask(settings.truncation_mask))
     sample_filter = settings.sample_filter
-    if sample_filter.mode != "both" or (sample_filter.weights.pos, sample_filter.weights.neg) != (1.0, 1.0):
+    if sample_filter.mode != "both" or sample_filter.class_weights() != (1.0, 1.0):
         hooks.append(SampleFilter(sample_filter))
     return hooks

@@ -34,6 +34,7 @@ PASSTHROUGH_ENV = (
     "DISSECT_LRM_REWARD_WORKERS",
     "DISSECT_LRM_REWARD_TIMEOUT",
     "DISSECT_LRM_REWARD_CASCADE",
+    "DISSECT_LRM_LOSS_TRACE",
 )
 
 
@@ -167,6 +168,117 @@ def check_algorithm(config: DictConfig) -> None:
             policy_loss.luffy_on_policy_clip = bool(settings.luffy.on_policy_clip)
 
 
+TRAINER_MODE = "dissect_sync"
+DISSECT_ESTIMATOR = "dissect_grpo"
+SINGLE_TURN_AGENT_LOOP = "single_turn_agent"
+# verl's rollout-correction keys, each of which would act on injected rows whose behaviour log-probs are
+# not the rollout's (reweight them, reject them, or make them the PPO anchor).
+ROLLOUT_CORRECTION_KEYS = ("rollout_is", "rollout_rs", "bypass_mode")
+SEQ_MEAN_MODES = ("seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+
+
+def _active_features(settings) -> list[str]:
+    """The ``algorithm.*`` keys of the features our trainer's step hooks carry out in this run."""
+    features = []
+    sample_filter = settings.sample_filter
+    if sample_filter.mode != "both":
+        features.append(f"algorithm.sample_filter.mode={sample_filter.mode}")
+    if sample_filter.preset:
+        features.append(f"algorithm.sample_filter.preset={sample_filter.preset}")
+    elif sample_filter.class_weights() != (1.0, 1.0):
+        features.append("algorithm.sample_filter.weights")
+    for name in ("rlr", "injection", "luffy", "truncation_mask"):
+        if getattr(settings, name).enable:
+            features.append(f"algorithm.{name}.enable=true")
+    return features
+
+
+def check_wiring(config: DictConfig) -> list[str]:
+    """Refuse, before Ray starts, every combination under which a configured feature would silently do
+    nothing or something else; returns warnings for combinations that act differently than one may expect."""
+    from dissect_lrm.trainer.settings import algos_config
+
+    settings = algos_config(config.algorithm)
+    features = _active_features(settings)
+    trainer_mode = config.trainer.get("v1", {}).get("trainer_mode", TRAINER_MODE)
+    if features and trainer_mode != TRAINER_MODE:
+        raise ConfigurationError(
+            f"{', '.join(features)} act in dissect-lrm's trainer, but trainer.v1.trainer_mode={trainer_mode}; "
+            f"set trainer.v1.trainer_mode={TRAINER_MODE}"
+        )
+    estimator = config.algorithm.get("adv_estimator")
+    if settings.rlr.enable and estimator != DISSECT_ESTIMATOR:
+        raise ConfigurationError(
+            f"algorithm.rlr.enable=true shapes GRPO group rewards, but algorithm.adv_estimator={estimator}; "
+            f"set algorithm.adv_estimator={DISSECT_ESTIMATOR}"
+        )
+    rollout = config.actor_rollout_ref.rollout
+    multi_turn = bool((rollout.get("multi_turn") or {}).get("enable", False))
+    agent = rollout.get("agent") or {}
+    agent_loop = agent.get("default_agent_loop", SINGLE_TURN_AGENT_LOOP)
+    custom_loops = agent.get("agent_loop_config_path")
+    if features and (multi_turn or agent_loop != SINGLE_TURN_AGENT_LOOP or custom_loops):
+        raise ConfigurationError(
+            f"{', '.join(features)} assume one output per rollout (group statistics over single-turn samples), "
+            f"but actor_rollout_ref.rollout.multi_turn.enable={multi_turn}, "
+            f"actor_rollout_ref.rollout.agent.default_agent_loop={agent_loop}, "
+            f"actor_rollout_ref.rollout.agent.agent_loop_config_path={custom_loops}; "
+            f"use the {SINGLE_TURN_AGENT_LOOP} loop"
+        )
+    if settings.injection.enable:
+        correction = config.algorithm.get("rollout_correction") or {}
+        active = [
+            f"algorithm.rollout_correction.{key}={correction.get(key)}"
+            for key in ROLLOUT_CORRECTION_KEYS
+            if correction.get(key)
+        ]
+        if active:
+            raise ConfigurationError(
+                f"algorithm.injection.enable=true cannot be combined with {', '.join(active)}: injected offline "
+                "rows have no rollout log-probs, so verl's rollout correction would reweight, reject or re-anchor them"
+            )
+        # These attach per-sample fields (teacher log-probs, routed experts) that describe the online
+        # sample's tokens; an injected row cannot carry them over. Multi-modal rows are refused per batch.
+        per_sample = {
+            "distillation.enabled": bool((config.get("distillation") or {}).get("enabled", False)),
+            "actor_rollout_ref.rollout.enable_rollout_routing_replay": bool(
+                rollout.get("enable_rollout_routing_replay", False)
+            ),
+        }
+        active = [f"{key}=true" for key, on in per_sample.items() if on]
+        if active:
+            raise ConfigurationError(
+                f"algorithm.injection.enable=true cannot be combined with {', '.join(active)}: injected offline "
+                "rows have no teacher log-probs or routed experts of their own"
+            )
+    warnings = []
+    loss_agg_mode = config.actor_rollout_ref.actor.get("loss_agg_mode", "token-mean")
+    if settings.sample_filter.mode != "both" and loss_agg_mode in SEQ_MEAN_MODES:
+        warnings.append(
+            f"algorithm.sample_filter.mode={settings.sample_filter.mode} with actor_rollout_ref.actor.loss_agg_mode="
+            f"{loss_agg_mode}: removed samples still count in verl's per-mini-batch sequence count "
+            "(global_batch_size), so kept samples' gradients are scaled by the kept fraction (a constant "
+            "normaliser, as in Dr.GRPO), not as if the removed samples never existed; token-mean is exact"
+        )
+    return warnings
+
+
+def check_train_size(config: DictConfig) -> None:
+    """verl's fit divides by the number of full batches: refuse a train set smaller than one batch."""
+    import pyarrow.parquet as pq
+
+    files = _as_list(config.data.get("train_files"))
+    if not files:
+        return
+    rows = sum(pq.read_metadata(path).num_rows for path in files)
+    batch_size = int(config.data.train_batch_size)
+    if rows < batch_size:
+        raise ConfigurationError(
+            f"data.train_files hold {rows} rows, fewer than data.train_batch_size={batch_size}: not one "
+            "training step could be formed; lower data.train_batch_size or add data"
+        )
+
+
 def check_injection_column(config: DictConfig) -> None:
     """With injection on, every training file must carry the offline-solutions column."""
     import pyarrow.parquet as pq
@@ -222,8 +334,11 @@ def check_inputs(config: DictConfig) -> None:
     for key in ("train_files", "val_files"):
         for path in _as_list(config.data.get(key)):
             check_parquet(path, f"data.{key}", prompt_key)
+    check_train_size(config)
     check_injection_column(config)
     check_vllm_rollout(config)
+    for warning in check_wiring(config):
+        print(f"dissect-lrm: warning: {warning}", file=sys.stderr, flush=True)
 
 
 def prepare_environment(config: DictConfig) -> None:

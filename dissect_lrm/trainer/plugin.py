@@ -20,5 +20,8 @@ if cpu_platform.cpu_platform_selected():
 # Modules below register themselves on import. Never call into them here: Ray may be importing one
 # of them right now (unpickling a class), and `import verl` re-enters this plugin half-way through.
 # The "hf" rollout registers on any host (useful for debugging without vLLM).
-from dissect_lrm.trainer import estimators, losses, trainer  # noqa: F401
+from dissect_lrm.trainer import estimators, loss_trace, losses, trainer  # noqa: F401
 from dissect_lrm.trainer.cpu import hf_rollout  # noqa: F401
+
+# Off unless DISSECT_LRM_LOSS_TRACE names a directory (tests read what the actor's loss consumed).
+loss_trace.install_from_env()

@@ -4,7 +4,11 @@ The step order is verl's (``PPOTrainer._step_once``): sample finished rollouts (
 computed by the reward loop) -> balance -> old/ref log-probs -> advantage -> actor update. We add
 four hook points, each running the ``StepHook`` list built from ``algorithm.*`` (see hooks.py):
 
-* ``after_reward``         — before balancing; rows are real samples only (offline injection).
+* ``after_reward``         — before balancing; rows are real samples only (offline injection, length
+                             reward). verl 0.9.1 has no public point between the reward and the
+                             balancing of a sampled batch, so it runs first thing in ``_balance_batch``,
+                             which ``_step_once`` calls exactly once per step, right after the reward
+                             (tests/unit/trainer/test_trainer_order.py pins that order).
 * ``after_advantage``      — advantages are final (sample filter: zero ``response_mask``).
 * ``before_actor_update``  — last look at the batch before the optimizer step.
 * ``step_metrics``         — after verl's own step metrics, to add ``dissect/*`` metrics.
@@ -12,6 +16,7 @@ four hook points, each running the ``StepHook`` list built from ``algorithm.*`` 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 
@@ -50,6 +55,20 @@ def validation_stability_metrics(data_sources, sample_uids, acc_values) -> dict[
     return metrics
 
 
+def generation_eos_token_ids(tokenizer, model_path: str) -> list[int]:
+    """Every id that ends a response: the tokenizer's EOS and the model's generation-config EOS ids."""
+    ids = [] if tokenizer.eos_token_id is None else [int(tokenizer.eos_token_id)]
+    try:
+        from transformers import GenerationConfig
+
+        generation = GenerationConfig.from_pretrained(str(model_path))
+    except (OSError, ValueError):  # no generation_config.json: the tokenizer's EOS is all there is
+        return ids
+    extra = generation.eos_token_id
+    extra = [] if extra is None else [extra] if isinstance(extra, int) else list(extra)
+    return sorted(set(ids) | {int(i) for i in extra})
+
+
 @register_trainer(TRAINER_MODE)
 class DissectTrainer(PPOTrainerSync):
     """verl's sync v1 trainer with dissect-lrm's step hooks (select with trainer.v1.trainer_mode)."""
@@ -62,6 +81,18 @@ class DissectTrainer(PPOTrainerSync):
         self.skip_actor_update = False
         logger.info("dissect-lrm step hooks: %s", [hook.name for hook in self.hooks])
 
+    @functools.cached_property
+    def eos_token_ids(self) -> list[int]:
+        """Every EOS id of the run's tokenizer and generation config (the tokenizer exists after init)."""
+        return generation_eos_token_ids(self.tokenizer, self.config.actor_rollout_ref.model.path)
+
+    def actor_dp_size(self) -> int:
+        """Data-parallel size of the actor (verl caches its dispatch info while balancing the batch)."""
+        role = "actor"
+        if role not in self.actor_rollout_wg._dispatch_info:
+            self.actor_rollout_wg._dispatch_info[role] = self.actor_rollout_wg._query_dispatch_info(role)
+        return max(self.actor_rollout_wg._dispatch_info[role]) + 1
+
     def on_init_end(self):
         super().on_init_end()
         announce_phase("workers ready")
@@ -71,12 +102,17 @@ class DissectTrainer(PPOTrainerSync):
         self.skip_actor_update = False
         announce_phase(f"step {self.global_steps}")
 
+    def after_reward(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        """Our "after reward" hook point: the sampled, reward-scored batch of real rows."""
+        for hook in self.hooks:
+            batch = hook.after_reward(self, batch, metrics)
+        return batch
+
     def _balance_batch(
         self, batch: KVBatchMeta, metrics, logging_prefix="global_seqlen", keep_minibatch=False
     ):
-        # First call on a freshly sampled, reward-scored batch: the "after reward" point.
-        for hook in self.hooks:
-            batch = hook.after_reward(self, batch, metrics)
+        # verl offers no public hook between reward and balancing; see the module docstring.
+        batch = self.after_reward(batch, metrics)
         return super()._balance_batch(
             batch, metrics, logging_prefix=logging_prefix, keep_minibatch=keep_minibatch
         )

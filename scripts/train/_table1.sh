@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared body of table1_{both,neg,pos}.sh (sourced with FILTER_MODE set): paper Table 1, the
-# positive/negative sample ablation at 8k from DeepSeek-R1-Distill-Qwen-{1.5B,7B}.
+# positive/negative sample ablation at 8k from DeepSeek-R1-Distill-Qwen-{1.5B,7B}. w_reinforce.sh
+# also sources it, with FILTER_PRESET=w_reinforce: the same run with the weighted-filter preset.
 # Original scripts 8k_baseline / 8k_neg / 8k_pos (docs/original-release.md#experiment-matrix):
 #   64 prompts x 8 samples, mini-batch 64 (one on-policy update per step), kl_loss 0.001 low_var_kl,
 #   entropy 0.001, max response 8192, ppo_max_token_len 20000 (both) / 16000 (pos, neg),
@@ -28,7 +29,9 @@ esac
 dlrm_gpu_default TRAIN_FILES "$DLRM_DEEPSCALER_TRAIN"
 dlrm_gpu_default VAL_FILES "$DLRM_AIME_VAL"
 
+FILTER_PRESET="${FILTER_PRESET:-}"
 EXP_NAME_DEFAULT="table1-8k-${FILTER_MODE}-${MODEL_SIZE,,}"
+[[ -n "$FILTER_PRESET" ]] && EXP_NAME_DEFAULT="${FILTER_PRESET//_/-}-8k-${MODEL_SIZE,,}"
 MAX_RESPONSE_K=8
 if [[ "$FILTER_MODE" == "both" ]]; then
   : "${PPO_MAX_TOKEN_LEN:=20000}" "${GPU_MEMORY_UTILIZATION:=0.85}"
@@ -37,4 +40,5 @@ else
 fi
 dlrm_build_overrides
 DLRM_OVERRIDES+=("algorithm.sample_filter.mode=$FILTER_MODE")
+[[ -n "$FILTER_PRESET" ]] && DLRM_OVERRIDES+=("algorithm.sample_filter.preset=$FILTER_PRESET")
 dlrm_run_trainer

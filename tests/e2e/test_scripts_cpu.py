@@ -108,6 +108,18 @@ def check_filter(mode: str) -> Callable[[ScriptRun], None]:
     return check
 
 
+def check_w_reinforce(run: ScriptRun) -> None:
+    """Every sample stays (mode both); the filter hook runs to weight the positive ones."""
+    step = run.metrics[1]
+    assert step["dissect/filter/kept_pos_samples"] == step["dissect/samples/correct"]
+    assert (
+        step["dissect/filter/kept_neg_samples"]
+        == step["dissect/samples/total"] - step["dissect/samples/correct"]
+    )
+    assert step["dissect/filter/kept_sample_frac"] == 1.0
+    assert "'w_reinforce'" in logged_config(run.output, "preset")
+
+
 def check_table1(mode: str) -> Callable[[ScriptRun], None]:
     def check(run: ScriptRun) -> None:
         check_filter(mode)(run)
@@ -168,6 +180,7 @@ SINGLE_RUN_SCRIPTS: dict[str, tuple[Callable[[ScriptRun], None], dict[str, str]]
     "table1_both.sh": (check_table1("both"), {}),
     "table1_neg.sh": (check_table1("neg"), {}),
     "table1_pos.sh": (check_table1("pos"), {"MODEL_SIZE": "7b"}),  # the size switch changes no CPU flag
+    "w_reinforce.sh": (check_w_reinforce, {}),
     "table3_rlr_8k.sh": (check_table3(True, 8), {}),
     "table3_rlr_4k.sh": (check_table3(True, 4), {}),
     "table3_8k.sh": (check_table3(False, 8), {}),
@@ -345,6 +358,9 @@ GPU_EXPECTED: list[tuple[str, dict[str, str], dict[str, object]]] = [
                             "actor_rollout_ref.rollout.max_num_batched_tokens": 10240}),
     ("table1_pos.sh", {"MODEL_SIZE": "7b"}, {**ABLATION, "algorithm.sample_filter.mode": "pos",
                                              "actor_rollout_ref.model.path": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"}),
+    ("w_reinforce.sh", {}, {**ABLATION, "algorithm.sample_filter.mode": "both",
+                             "algorithm.sample_filter.preset": "w_reinforce",
+                             "algorithm.sample_filter.w_reinforce_lambda": 0.1}),
     ("table3_rlr_8k.sh", {}, {**RLR_RUNS, "data.max_response_length": 8192, "algorithm.rlr.enable": True,
                                "algorithm.rlr.alpha": 0.75, "algorithm.rlr.lambda": 500, "algorithm.rlr.eps_low": -0.5,
                                "algorithm.rlr.eps_up": 1.0}),

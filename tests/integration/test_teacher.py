@@ -121,3 +121,24 @@ def test_store_of_another_dataset_is_refused(first_run, warm_tiny_kit, tmp_path,
     argv = teacher_argv(warm_tiny_kit, other, tmp_path / "out", "--student-store", student_store)
     assert cli.main(argv) == 2
     assert "none of its" in capsys.readouterr().err
+
+
+def test_solutions_longer_than_a_response_are_dropped_at_build_time(
+    first_run, warm_tiny_kit, train_subset, tmp_path
+):
+    import shutil
+
+    report = read_report(first_run)
+    verified = sum(problem["solutions"] for problem in report["problems"])
+    assert verified > 0
+    for limit, expected_dropped in ((1000, 0), (1, verified)):  # 1 token cannot hold a solution and its EOS
+        out = tmp_path / f"limit_{limit}"
+        shutil.copytree(first_run, out)  # the stores resume: nothing is generated again
+        assert (
+            cli.main([*teacher_argv(warm_tiny_kit, train_subset, out), "--max-response-tokens", str(limit)])
+            == 0
+        )
+        again = read_report(out)
+        assert again["settings"]["solutions_too_long"] == expected_dropped
+        assert sum(problem["solutions"] for problem in again["problems"]) == verified - expected_dropped
+    assert again["counts"]["kept"] == 0

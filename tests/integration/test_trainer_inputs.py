@@ -18,6 +18,8 @@ def _overrides(kit, **replace) -> list[str]:
         "data.val_files": str(kit.val_parquet),
         "actor_rollout_ref.model.path": str(kit.model_dir),
         "trainer.total_training_steps": "1",
+        "data.train_batch_size": "8",  # the tiny train set holds fewer rows than verl's default 1024
+        "actor_rollout_ref.actor.ppo_mini_batch_size": "8",
     }
     values.update(replace)
     return [f"{key}={value}" for key, value in values.items()]
@@ -180,3 +182,90 @@ def test_repetition_penalty_switches_to_the_penalised_reward():
     assert wrong["acc"] == 0.0 and wrong["repetitive"] and wrong["score"] < 0
     right = compute_score("synthetic/arith", looping, "3", **kwargs)
     assert right["score"] == 1.0 and not right["repetitive"]  # correct answers are never penalised
+
+
+def test_train_set_smaller_than_one_batch_is_refused_before_ray(tmp_path, tiny_kit):
+    rows = len(pd.read_parquet(tiny_kit.train_parquet))
+    run = run_training(
+        _overrides(tiny_kit, **{"data.train_batch_size": str(rows + 1)}), tmp_path, timeout_s=120
+    )
+    assert run.returncode == 2
+    assert f"data.train_files hold {rows} rows, fewer than data.train_batch_size={rows + 1}" in run.output
+    assert "starting ray" not in run.phases and "Traceback" not in run.output
+
+
+FEATURES = {
+    "sample_filter": ["algorithm.sample_filter.mode=pos"],
+    "weights": ["algorithm.sample_filter.weights.pos=0.1"],
+    "rlr": ["algorithm.rlr.enable=true"],
+    "truncation_mask": ["algorithm.truncation_mask.enable=true"],
+    "injection": ["algorithm.injection.enable=true"],
+    "luffy": ["algorithm.injection.enable=true", "algorithm.luffy.enable=true"],
+}
+WRONG_PATHS = {
+    "plain verl trainer": (["trainer.v1.trainer_mode=sync"], "trainer.v1.trainer_mode=sync"),
+    "multi-turn": (
+        ["actor_rollout_ref.rollout.multi_turn.enable=true"],
+        "actor_rollout_ref.rollout.multi_turn.enable=True",
+    ),
+    "tool agent loop": (
+        ["actor_rollout_ref.rollout.agent.default_agent_loop=tool_agent"],
+        "actor_rollout_ref.rollout.agent.default_agent_loop=tool_agent",
+    ),
+}
+
+
+@pytest.mark.parametrize("path", sorted(WRONG_PATHS))
+@pytest.mark.parametrize("feature", sorted(FEATURES))
+def test_a_feature_on_a_path_where_it_would_not_act_is_refused(feature, path):
+    from dissect_lrm.trainer.main import check_algorithm, check_wiring
+
+    overrides, key = WRONG_PATHS[path]
+    config = _compose(*FEATURES[feature], *overrides)
+    check_algorithm(config)
+    with pytest.raises(ConfigurationError) as error:
+        check_wiring(config)
+    assert key in str(error.value)
+    assert FEATURES[feature][-1].split("=")[0].rsplit(".", 1)[0] in str(error.value)
+
+
+@pytest.mark.parametrize("estimator", ["grpo", "gae", "rloo"])
+def test_length_reward_with_another_estimator_is_refused(estimator):
+    from dissect_lrm.trainer.main import check_wiring
+
+    with pytest.raises(ConfigurationError, match=f"algorithm.adv_estimator={estimator}"):
+        check_wiring(_compose("algorithm.rlr.enable=true", f"algorithm.adv_estimator={estimator}"))
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "algorithm.rollout_correction.rollout_is=token",
+        "algorithm.rollout_correction.rollout_is=sequence",
+        "algorithm.rollout_correction.rollout_rs=token_k1",
+        "algorithm.rollout_correction.rollout_rs=seq_mean_k1",
+        "algorithm.rollout_correction.rollout_rs=seq_max_k2",
+        "algorithm.rollout_correction.bypass_mode=true",
+        "distillation.enabled=true",
+        "actor_rollout_ref.rollout.enable_rollout_routing_replay=true",
+    ],
+)
+def test_injection_refuses_every_setting_it_cannot_honour(setting):
+    from dissect_lrm.trainer.main import check_wiring
+
+    key = setting.split("=")[0]
+    with pytest.raises(ConfigurationError, match=key.replace(".", r"\.")):
+        check_wiring(_compose("algorithm.injection.enable=true", setting))
+    check_wiring(_compose(setting))  # without injection, verl's correction is verl's business
+
+
+def test_features_on_our_trainer_pass_and_seq_mean_filtering_warns():
+    from dissect_lrm.trainer.main import check_wiring
+
+    assert check_wiring(_compose(*FEATURES["luffy"], *FEATURES["rlr"], *FEATURES["sample_filter"])) == []
+    for mode in ("seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"):
+        warnings = check_wiring(
+            _compose("algorithm.sample_filter.mode=neg", f"actor_rollout_ref.actor.loss_agg_mode={mode}")
+        )
+        assert len(warnings) == 1 and f"loss_agg_mode={mode}" in warnings[0]
+    assert check_wiring(_compose("actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-mean")) == []

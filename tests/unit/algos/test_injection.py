@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dissect_lrm.algos.injection import layout_offline_responses, select_injection
+from dissect_lrm.algos.injection import fits_response_length, layout_offline_responses, select_injection
 
 # group 0: 0/4 correct, 2 offline   -> 2 rows
 # group 1: 1/4 correct (0.25 > 0.125), 4 offline -> none
@@ -58,14 +58,49 @@ def test_selection_is_seeded():
     assert not (torch.equal(first.rows, other.rows) and torch.equal(first.offline_index, other.offline_index))
 
 
-def test_no_cap_and_incorrect_first_falls_back_to_correct_rows():
-    # one group [wrong, right] with accuracy 0.5 <= gamma 0.5 and 2 offline solutions: both rows replaced,
-    # the wrong one takes the first offline draw
+def test_incorrect_first_never_replaces_a_correct_online_sample():
+    # one group [wrong, right] with accuracy 0.5 <= gamma 0.5 and 2 offline solutions, no cap: the quota is
+    # min(#wrong = 1, #offline = 2) = 1, so only the wrong row is replaced
     plan = select_injection(
         torch.tensor([False, True]), torch.tensor([0, 0]), 1, torch.tensor([2]), gamma=0.5, max_inject=-1
     )
-    assert plan.rows.tolist() == [0, 1]
-    assert sorted(plan.offline_index.tolist()) == [0, 1]
+    assert plan.rows.tolist() == [0]
+    assert plan.offline_index.tolist()[0] in (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("correct", "num_offline", "max_inject", "expected"),
+    [
+        # quota = min(max_inject, #wrong, #offline), hand-counted per case
+        ([0, 0, 0, 1], 5, -1, 3),  # #wrong 3
+        ([0, 0, 0, 1], 2, -1, 2),  # #offline 2
+        ([0, 0, 0, 1], 5, 1, 1),  # max_inject 1
+        ([0, 0, 0, 0], 5, 3, 3),
+        ([1, 1, 0, 0], 5, -1, 2),  # accuracy 0.5 <= gamma 0.5
+    ],
+)
+def test_incorrect_first_quota(correct, num_offline, max_inject, expected):
+    correct = torch.tensor(correct, dtype=torch.bool)
+    for seed in range(5):
+        plan = select_injection(
+            correct,
+            torch.zeros(4, dtype=torch.long),
+            1,
+            torch.tensor([num_offline]),
+            gamma=0.5,
+            max_inject=max_inject,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        assert plan.rows.numel() == expected
+        assert not correct[plan.rows].any()
+
+
+def test_fits_response_length_counts_the_eos_a_finished_response_gets():
+    eos = 9
+    # limit 3: [1, 2] + EOS = 3 fits; [1, 2, 3] + EOS = 4 does not; [1, 9, 5, 6] is cut after EOS: 2 fits;
+    # [1, 2, 3, 9] ends with EOS: 4 does not
+    fits = fits_response_length([[1, 2], [1, 2, 3], [1, 9, 5, 6], [1, 2, 3, 9]], 3, eos)
+    assert fits.tolist() == [True, False, True, False]
 
 
 def test_single_offline_solution_goes_to_one_incorrect_row():

@@ -263,3 +263,24 @@ def test_atomic_path_replaces_on_success(tmp_path):
         tmp.write_text("new")
     assert target.read_text() == "new"
     assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
+
+
+def test_offline_solutions_longer_than_a_response_are_dropped_and_counted(tmp_path, tiny_tokenizer):
+    short, long = "9\n</think>\n\\boxed{9}", "Let me count slowly: " + "one more, " * 40 + "\\boxed{9}"
+    src = tmp_path / "p.json"
+    src.write_text(
+        json.dumps([{"problem": "What is 10 - 1?", "answer": "9", "offline_solutions": [short, long]}])
+    )
+    n_short = len(tiny_tokenizer(short, add_special_tokens=False)["input_ids"]) + 1  # + EOS
+    report = build_training_set(
+        [src], tmp_path / "out", tokenizer=tiny_tokenizer, max_response_tokens=n_short, val_size=0
+    )
+    frame = pd.read_parquet(tmp_path / "out" / TRAIN_FILE)
+    assert list(frame["offline_solutions"][0]) == [short]
+    assert report.solutions_too_long == 1
+    assert "| offline solutions over max_response_tokens (dropped) | 1 |" in report.table()
+    # one token less and the short one does not fit either (its EOS counts)
+    report = build_training_set(
+        [src], tmp_path / "out2", tokenizer=tiny_tokenizer, max_response_tokens=n_short - 1, val_size=0
+    )
+    assert report.solutions_too_long == 2

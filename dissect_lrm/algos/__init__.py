@@ -1,6 +1,6 @@
 """The paper's math as pure functions over tensors and arrays (torch + numpy; never imports verl)."""
 
-from dissect_lrm.algos.advantage import group_mean_std, grpo_advantage, grpo_outcome_advantage, zero_rows
+from dissect_lrm.algos.advantage import group_mean_std, grpo_advantage, grpo_outcome_advantage
 from dissect_lrm.algos.config import (
     AlgosConfig,
     ClassWeights,
@@ -77,5 +77,4 @@ __all__ = [
     "select_injection",
     "shape_length_reward",
     "truncated_sample_mask",
-    "zero_rows",
 ]

@@ -7,7 +7,7 @@ import torch
 
 from dissect_lrm.algos.grouping import dense_group_index, group_count
 
-__all__ = ["group_mean_std", "grpo_advantage", "grpo_outcome_advantage", "zero_rows"]
+__all__ = ["group_mean_std", "grpo_advantage", "grpo_outcome_advantage"]
 
 
 def group_mean_std(
@@ -108,12 +108,3 @@ def grpo_outcome_advantage(
     advantage = grpo_advantage(scores, group.to(scores.device), num_groups, norm_adv_by_std, epsilon)
     advantages = advantage.unsqueeze(-1) * response_mask
     return advantages, advantages
-
-
-def zero_rows(advantages: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """Return ``advantages`` with the rows where ``rows`` ``(bs,)`` is True set to 0 (group stats untouched).
-
-    Used for truncated-sample masking: the statistics were computed with those samples included.
-    """
-    keep = (~rows.bool()).to(advantages.dtype)
-    return advantages * (keep.unsqueeze(-1) if advantages.dim() == 2 else keep)

@@ -137,7 +137,10 @@ class SampleFilterConfig(_Group):
         0.0,
         "Probability of keeping each sample of the removed class (the original's reserve ratio); 0 = none.",
     )
-    seed: int = _help(0, "Seed of the keep_ratio draws (the original's draws were unseeded, K6).")
+    seed: int = _help(
+        0,
+        "Seed of the keep_ratio draws (the original's draws were unseeded, docs/original-code.md#sample-filter).",
+    )
     preset: str = _help(
         "",
         "'' | w_reinforce. A named weighting instead of explicit weights: w_reinforce = W-REINFORCE "
@@ -280,7 +283,8 @@ class LuffyConfig(_Group):
     enable: bool = _help(False, "Use the LUFFY loss; requires algorithm.injection.enable.")
     gamma: float = _help(0.1, "Shaping constant of f(p) = p / (p + gamma) on off-policy tokens (LUFFY 0.1).")
     on_policy_clip: bool = _help(
-        True, "Clip on-policy tokens with PPO (True); False reproduces the original's unclipped ratio (K2)."
+        True,
+        "Clip on-policy tokens with PPO (True); False reproduces the original's unclipped ratio (docs/original-code.md#luffy-unclipped).",
     )
 
     def validate(self) -> None:
@@ -295,7 +299,7 @@ class LuffyConfig(_Group):
 
 @dataclass
 class TruncationMaskConfig(_Group):
-    """``algorithm.truncation_mask``: zero the advantage of incorrect truncated samples (original's K5, fixed)."""
+    """``algorithm.truncation_mask``: zero the advantage of incorrect truncated samples (docs/original-code.md#truncation-mask)."""
 
     prefix: ClassVar[str] = "algorithm.truncation_mask"
 
@@ -313,7 +317,7 @@ class TruncationMaskConfig(_Group):
 
 @dataclass
 class RepetitionConfig(_Group):
-    """``algorithm.repetition``: n-gram repetition penalty for incorrect samples (original-release §6.4)."""
+    """``algorithm.repetition``: n-gram repetition penalty for incorrect samples (docs/original-code.md#repetition-penalty)."""
 
     prefix: ClassVar[str] = "algorithm.repetition"
 
@@ -372,7 +376,7 @@ class AlgosConfig(_Group):
         if self.truncation_mask.require_repetition and not self.repetition.enable:
             raise ValueError(
                 "algorithm.truncation_mask.require_repetition=true needs algorithm.repetition.enable=true "
-                "(otherwise the mask never fires, K5)"
+                "(otherwise the mask never fires, docs/original-code.md#truncation-mask)"
             )
 
     def stages(self) -> list[Stage]:

@@ -30,7 +30,7 @@ class InjectionPlan:
         offline_index: ``(k,)`` int64 index into the row's group list of offline solutions.
         offpolicy: ``(bs,)`` bool, True at ``rows`` (the per-sample off-policy mask).
         eligible_groups: ``(G,)`` bool, groups with accuracy <= gamma and at least one offline solution.
-        stats: ``low_accuracy_groups`` (accuracy <= gamma, same ``<=`` as the injection, fixing K9),
+        stats: ``low_accuracy_groups`` (accuracy <= gamma, same ``<=`` as the injection, docs/original-code.md#injection-details),
             ``injected_groups``, ``injected_samples``, ``injected_sample_frac``.
     """
 
@@ -55,7 +55,7 @@ def select_injection(
 
     A group qualifies when its accuracy is ``<= gamma`` (always including all-wrong groups) and it has
     offline solutions. Each solution is used at most once per step, drawn in a random order (the original
-    always took the first ``k`` in list order, K9). Rows to replace:
+    always took the first ``k`` in list order, docs/original-code.md#injection-details). Rows to replace:
 
     * ``incorrect_first``: ``k_g = min(max_inject, #incorrect_g, #offline_g)`` incorrect samples, in random
       order; a correct online sample is never replaced (as the original release ran).
@@ -133,8 +133,8 @@ def layout_offline_responses(
     Each response is cut after its first EOS (a rollout stops there), else truncated to
     ``max_response_length``. A response that does not end with EOS and is shorter than the limit gets
     one EOS appended, as a finished rollout sample would have (so the response mask never relies on
-    ``pad == eos``, K9). A response that reaches ``max_response_length`` without EOS is kept as a
-    truncated sample, exactly like a rollout cut at the limit; it is not discarded (K9).
+    ``pad == eos``, docs/original-code.md#injection-details). A response that reaches ``max_response_length`` without EOS is kept as a
+    truncated sample, exactly like a rollout cut at the limit; it is not discarded (docs/original-code.md#injection-details).
 
     Returns:
         ``(responses, response_mask)``, ``(n, max_response_length)`` int64 each; the mask is 1 on the

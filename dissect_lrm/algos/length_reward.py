@@ -54,7 +54,7 @@ def relative_length_bonus(
     Sign: eq. 6 as printed reads ``(|o_i| - mean) / lambda``, which would reward *longer* answers and
     contradicts the paper's own text ("assigns higher scores for shorter responses") and Table 3 (RLR
     shortens outputs). The original release, which produced the paper's numbers, computes
-    ``(mean - |o_i|) / lambda`` (original-release §6.3). We follow the code: shorter is rewarded.
+    ``(mean - |o_i|) / lambda`` (docs/original-code.md#relative-length-reward). We follow the code: shorter is rewarded.
     Since ``eps_low > -1`` a correct answer always outscores an incorrect one (eq. 7).
 
     Args:

@@ -33,7 +33,7 @@ def luffy_loss_matrix(
 
     On-policy tokens: the clipped PPO surrogate ``l = max(-A r, -A clip(r, 1 - eps_low, 1 + eps_high))``
     with ``r = exp(log_prob - old_log_prob)`` (paper eq. 2-3), optionally dual-clipped for ``A < 0`` by
-    ``clip_ratio_c``. ``on_policy_clip=False`` gives the original release's unclipped ``-A r`` (K2).
+    ``clip_ratio_c``. ``on_policy_clip=False`` gives the original release's unclipped ``-A r`` (docs/original-code.md#luffy-unclipped).
 
     Args:
         old_log_prob, log_prob, advantages, response_mask: ``(bs, L)``, as in verl's policy losses.

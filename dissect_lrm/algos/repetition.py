@@ -1,4 +1,4 @@
-"""N-gram repetition penalty for incorrect samples (original-release §6.4), on the response text only (fixes K8)."""
+"""N-gram repetition penalty for incorrect samples (docs/original-code.md#repetition-penalty), on the response text only."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def repetition_penalty(
     """Penalty ``max_penalty * repetition_fraction`` for each *incorrect* response; correct ones get 0.
 
     Pass the decoded response only (no prompt, no special tokens): the original counted the prompt's
-    words too (K8), which made the penalty depend on the prompt.
+    words too (docs/original-code.md#repetition-over-prompt), which made the penalty depend on the prompt.
 
     Returns:
         ``(penalty, repetitive)``: ``(bs,)`` float64 penalties (<= 0 for ``max_penalty`` <= 0) and ``(bs,)``

@@ -1,4 +1,4 @@
-"""Truncated-sample predicate and the advantage mask of the original's ``mask_truncated_samples`` (fixes K5)."""
+"""Truncated-sample predicate and the advantage mask of the original's ``mask_truncated_samples`` (docs/original-code.md#truncation-mask)."""
 
 from __future__ import annotations
 
@@ -56,10 +56,10 @@ def truncated_sample_mask(
     """Samples whose advantage is set to 0 (after group statistics): incorrect *and* truncated.
 
     With ``require_repetition`` a sample must also be flagged repetitive (the original's code, which its
-    comment contradicted, K5); by default truncation alone suffices (the intent stated in the comment).
+    comment contradicted, docs/original-code.md#truncation-mask); by default truncation alone suffices (the intent stated in the comment).
 
     Returns:
-        ``(bs,)`` bool, True = zero this sample's advantage (see ``advantage.zero_rows``).
+        ``(bs,)`` bool, True = zero this sample's advantage (see ``step.apply_truncation_mask``).
     """
     rows = truncated.bool() & ~correct.bool()
     if require_repetition:

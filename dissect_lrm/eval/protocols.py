@@ -28,7 +28,7 @@ PAPER_RUNS: dict[str, int] = {
 }
 DEFAULT_RUNS = 16  # benchmarks outside Table 5 (e.g. Minerva): as MATH-500 and OlympiadBench
 
-# The instructions appended to every problem by the original scripts (docs/original-release.md#eval-instructions).
+# The instructions appended to every problem by the original scripts (docs/original-code.md#eval-instructions).
 MATH_SUFFIX = " Let's think step by step and output the final answer within \\boxed{}."
 CHOICE_SUFFIX = (
     "\n\nPlease reason step by step, and put your final answer letter in \\boxed{}, like \\boxed{A}."
@@ -80,7 +80,7 @@ class Protocol:
     top_p: float = 0.95
     max_tokens: int = 32768  # output cap (8192 / 16384 for the budgeted protocols)
     # Context length: the output cap is clamped to max_model_len - prompt tokens where the backend can
-    # count tokens (the original scripts' implicit cap, docs/original-release.md#eval-harness), so long noise prompts still fit.
+    # count tokens (the original scripts' implicit cap, docs/original-code.md#eval-harness), so long noise prompts still fit.
     max_model_len: int = 32768
     prompt_style: PromptStyle = "auto"  # auto: the multiple-choice suffix for multiple-choice benchmarks
     noise: NoiseKind | None = None

@@ -1,6 +1,6 @@
 """The original release's grader decisions (DeepScaleR = mathd string match, then PRM800K sympy equality).
 
-Reproduced case for case from the behaviour in docs/original-release.md#deepscaler-grader, including its misses (integer
+Reproduced case for case from the behaviour in docs/original-code.md#deepscaler-grader, including its misses (integer
 golds are strict, unreduced fractions are rejected, ``\\fbox`` is a format error). Sympy work must run in
 a deadline-bounded worker (``timeout.py``); the original had no timeout at all.
 """

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 # --------------------------------------------------------------------------------------------------
-# mathd (Hendrycks MATH) normalisation, as described in docs/original-release.md#deepscaler-grader.
+# mathd (Hendrycks MATH) normalisation, as described in docs/original-code.md#deepscaler-grader.
 # --------------------------------------------------------------------------------------------------
 
 _ENCLOSING_TEXT = re.compile(r"^\\text\{(?P<text>.+?)\}$")
@@ -127,7 +127,7 @@ def _mathd_normalize(answer: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# DeepScaleR / PRM800K sympy-side normalisation (docs/original-release.md#deepscaler-grader, the "sympy" check).
+# DeepScaleR / PRM800K sympy-side normalisation (docs/original-code.md#deepscaler-grader, the "sympy" check).
 # --------------------------------------------------------------------------------------------------
 
 _PRM_UNITS = (

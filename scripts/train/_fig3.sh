@@ -2,7 +2,7 @@
 # Shared body of fig3_*.sh (sourced with VARIANT=continued|injection|luffy): paper Fig. 3 (§4.3,
 # appendix B.5), offline sample injection from DeepScaleR-1.5B-Preview on the 2,560 hard problems
 # that have verified teacher (QwQ-32B) solutions, AIME24 during training.
-# Original script Luffy_loss.sh (docs/original-release.md#experiment-matrix):
+# Original script Luffy_loss.sh (docs/original-code.md#experiment-matrix):
 #   128 prompts x 16, mini-batch 64 (two optimizer steps per step), max response 24576, no KL loss,
 #   entropy 0, ppo_max_token_len 32768, vLLM max_num_batched_tokens 32768 / gpu_memory_utilization 0.9,
 #   n_val 16, injection for groups with accuracy <= 0.125 (no per-group cap), LUFFY loss, the loss as a
@@ -11,7 +11,7 @@
 # Variants: injection = the same without the LUFFY loss (the original's "only needs
 # enable_luffy_loss=False"); continued = the baseline "continue training on the same dataset using
 # standard RL": no injection, no repetition penalty or truncation mask, token-mean loss.
-# docs/original-release.md#hidden-kl: use_kl_loss=False, so verl 0.3 added a hidden in-reward KL (beta 0.001, 'kl'). Dropped here by
+# docs/original-code.md#hidden-kl: use_kl_loss=False, so verl 0.3 added a hidden in-reward KL (beta 0.001, 'kl'). Dropped here by
 #     default (algorithm.use_kl_in_reward=False); HIDDEN_KL=1 reproduces it on purpose.
 
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -61,7 +61,7 @@ if [[ "$REPETITION" == "1" ]]; then
     algorithm.repetition.ngram_size=40
     algorithm.repetition.max_penalty=-2
     algorithm.truncation_mask.enable=True
-    # docs/original-release.md#truncation-mask, reproduced on purpose: the original masked only truncated wrong samples that were ALSO flagged
+    # docs/original-code.md#truncation-mask, reproduced on purpose: the original masked only truncated wrong samples that were ALSO flagged
     # repetitive (its comment said the opposite); require_repetition=False masks every truncated wrong one.
     algorithm.truncation_mask.require_repetition=True
   )
@@ -70,7 +70,7 @@ if [[ "$VARIANT" == "luffy" ]]; then
   DLRM_OVERRIDES+=(
     algorithm.luffy.enable=True
     algorithm.luffy.gamma=0.1
-    # docs/original-release.md#luffy-unclipped, reproduced on purpose: the original's LUFFY path never clipped on-policy tokens (so its
+    # docs/original-code.md#luffy-unclipped, reproduced on purpose: the original's LUFFY path never clipped on-policy tokens (so its
     # clip_ratio 0.35 was dead); True gives LUFFY's own clipped variant with clip_ratio 0.35.
     "algorithm.luffy.on_policy_clip=${LUFFY_ON_POLICY_CLIP:-False}"
     actor_rollout_ref.actor.clip_ratio=0.35

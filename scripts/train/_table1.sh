@@ -2,11 +2,11 @@
 # Shared body of table1_{both,neg,pos}.sh (sourced with FILTER_MODE set): paper Table 1, the
 # positive/negative sample ablation at 8k from DeepSeek-R1-Distill-Qwen-{1.5B,7B}. w_reinforce.sh
 # also sources it, with FILTER_PRESET=w_reinforce: the same run with the weighted-filter preset.
-# Original scripts 8k_baseline / 8k_neg / 8k_pos (docs/original-release.md#experiment-matrix):
+# Original scripts 8k_baseline / 8k_neg / 8k_pos (docs/original-code.md#experiment-matrix):
 #   64 prompts x 8 samples, mini-batch 64 (one on-policy update per step), kl_loss 0.001 low_var_kl,
 #   entropy 0.001, max response 8192, ppo_max_token_len 20000 (both) / 16000 (pos, neg),
 #   vLLM max_num_batched_tokens 10240, gpu_memory_utilization 0.85 (both) / 0.80 (pos, neg), n_val 8.
-# docs/original-release.md#hidden-kl: these runs use the KL loss, so verl 0.3 applied no in-reward KL: nothing hidden to reproduce.
+# docs/original-code.md#hidden-kl: these runs use the KL loss, so verl 0.3 applied no in-reward KL: nothing hidden to reproduce.
 # The original release has no 7B scripts: MODEL_SIZE=7b keeps every hyper-parameter of the 1.5B runs.
 
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

@@ -2,13 +2,13 @@
 # Shared body of table3_*.sh (sourced with RLR=0|1 and MAX_RESPONSE_K=8|4): paper Table 3, the
 # relative length reward (RLR, eq. 6-7) against plain RL with a shorter sampling budget, continued
 # from DeepScaleR-1.5B-Preview.
-# Original script RLR_8k (docs/original-release.md#experiment-matrix; the 4k runs appear only in its utility scripts):
+# Original script RLR_8k (docs/original-code.md#experiment-matrix; the 4k runs appear only in its utility scripts):
 #   64 prompts x 8, mini-batch 64 (one on-policy update per step), no KL loss, entropy 0,
 #   ppo_max_token_len 16000, vLLM max_num_batched_tokens 32768 / gpu_memory_utilization 0.85, n_val 8,
 #   RLR alpha 0.75, lambda 500, eps_low -0.5, eps_up 1 (appendix B.4); 400 update steps (B.4);
-#   validation on 200 held-out training problems (§4.2; the original pointed at a missing dev.parquet, docs/original-release.md#config-typos).
+#   validation on 200 held-out training problems (§4.2; the original pointed at a missing dev.parquet, docs/original-code.md#config-typos).
 # The 8K/4K baselines use the same settings without RLR.
-# docs/original-release.md#hidden-kl: the original ran with use_kl_loss=False, so verl 0.3 added a hidden in-reward KL (beta 0.001, 'kl').
+# docs/original-code.md#hidden-kl: the original ran with use_kl_loss=False, so verl 0.3 added a hidden in-reward KL (beta 0.001, 'kl').
 #     Dropped here by default (algorithm.use_kl_in_reward=False); HIDDEN_KL=1 reproduces it on purpose.
 
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

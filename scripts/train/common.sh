@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Shared part of scripts/train/*.sh (sourced, never run): the original release's hyper-parameters
-# (docs/original-release.md#experiment-matrix) mapped onto verl 0.9.1 keys, the environment overrides, and the CPU switch.
+# (docs/original-code.md#experiment-matrix) mapped onto verl 0.9.1 keys, the environment overrides, and the CPU switch.
 #
 # An experiment script does:
 #   source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -10,7 +10,7 @@
 #   DLRM_OVERRIDES+=(<the experiment's own flags>)
 #   dlrm_run_trainer                            # python -m dissect_lrm.trainer.main ... "$@"
 #
-# Bugs of the original release that are NOT carried over (docs/original-release.md):
+# Bugs of the original release that are NOT carried over (docs/original-code.md):
 #   #hidden-kl            hidden in-reward KL of the "no KL" runs: decided per script (HIDDEN_KL=1 reproduces it).
 #   #sample-filter        the pos/neg filter zero-masks removed samples after the advantage (no
 #                         physical removal, no top-up to a minimum, no rounding to the DP size, seeded draws); a step left empty is logged.
@@ -114,7 +114,7 @@ dlrm_defaults() {
   : "${MAX_PROMPT_LENGTH:=1024}"
   : "${MAX_RESPONSE_K:=8}"                 # 8k, as Table 1
   : "${TRAIN_BATCH_SIZE:=64}" "${ROLLOUT_N:=8}"
-  : "${PPO_MINI_BATCH_SIZE:=$TRAIN_BATCH_SIZE}"   # docs/original-release.md#one-update-per-step
+  : "${PPO_MINI_BATCH_SIZE:=$TRAIN_BATCH_SIZE}"   # docs/original-code.md#one-update-per-step
   : "${LR:=1e-6}"                          # constant, no warm-up
   : "${USE_KL_LOSS:=True}" "${KL_LOSS_COEF:=0.001}" "${KL_LOSS_TYPE:=low_var_kl}"
   : "${ENTROPY_COEFF:=0.001}"              # verl 0.3's default, which the ablation scripts kept (0.9.1: 0)
@@ -139,7 +139,7 @@ dlrm_defaults() {
   MAX_RESPONSE_LENGTH="$(dlrm_tokens "$MAX_RESPONSE_K")"
 }
 
-# The shared overrides (docs/original-release.md#experiment-matrix, on verl 0.9.1 keys) -> DLRM_OVERRIDES.
+# The shared overrides (docs/original-code.md#experiment-matrix, on verl 0.9.1 keys) -> DLRM_OVERRIDES.
 dlrm_build_overrides() {
   dlrm_defaults
   if [[ "$CPU" == "1" ]]; then
@@ -218,7 +218,7 @@ dlrm_build_overrides() {
     actor_rollout_ref.rollout.val_kwargs.top_p=0.95
     actor_rollout_ref.rollout.val_kwargs.do_sample=True
     "algorithm.sample_filter.seed=$SEED"
-    algorithm.sample_filter.keep_ratio=0.0   # no reserve draws, no top-up (docs/original-release.md#sample-filter)
+    algorithm.sample_filter.keep_ratio=0.0   # no reserve draws, no top-up (docs/original-code.md#sample-filter)
     algorithm.kl_ctrl.kl_coef=0.001
     trainer.critic_warmup=0
     "trainer.logger=$LOGGER"
@@ -230,7 +230,7 @@ dlrm_build_overrides() {
     "trainer.total_epochs=$TOTAL_EPOCHS"
     "trainer.default_local_dir=$OUTPUT_DIR/checkpoints"
   )
-  # docs/original-release.md#hidden-kl: verl 0.3 silently added an in-reward KL penalty (beta = kl_ctrl.kl_coef = 0.001, 'kl') whenever
+  # docs/original-code.md#hidden-kl: verl 0.3 silently added an in-reward KL penalty (beta = kl_ctrl.kl_coef = 0.001, 'kl') whenever
   # use_kl_loss was False (the RLR and LUFFY runs); GRPO's std normalisation turns it into O(1)
   # advantages inside uniform groups. We drop it by default; HIDDEN_KL=1 reproduces it on purpose.
   if [[ "$HIDDEN_KL" == "1" ]]; then

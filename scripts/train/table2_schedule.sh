@@ -2,13 +2,13 @@
 # Paper Table 2: scaling RL with negative samples, three (or four) stages 8k -> 16k -> 24k from
 # DeepSeek-R1-Distill-Qwen-1.5B, each stage starting from the previous stage's final weights, run by
 # the schedule runner (python -m dissect_lrm.trainer.schedule; resumable: rerun this script to continue).
-# Per stage, the original's settings for its length (docs/original-release.md#experiment-matrix, the 8k/16k/24k rows):
+# Per stage, the original's settings for its length (docs/original-code.md#experiment-matrix, the 8k/16k/24k rows):
 #   8k:   64 x 8,  ppo_max_token_len 16000 (20000 for both), max_num_batched_tokens 10240,
 #         gpu_memory_utilization 0.80 (0.85 for both), n_val 8
 #   16k+: 64 x 16, ppo_max_token_len 32768, max_num_batched_tokens 32768, gpu_memory_utilization 0.90, n_val 16
-#   all:  mini-batch 64 (one on-policy update per step, docs/original-release.md#one-update-per-step), kl_loss 0.001 low_var_kl, entropy 0.001.
+#   all:  mini-batch 64 (one on-policy update per step, docs/original-code.md#one-update-per-step), kl_loss 0.001 low_var_kl, entropy 0.001.
 # Steps per stage: 1000, 500, 200 (appendix B.1: "1000 to 1200, 500 and 200"); 200 for a 4th stage (not stated).
-# docs/original-release.md#hidden-kl: KL loss on, so verl 0.3 applied no in-reward KL: nothing hidden to reproduce.
+# docs/original-code.md#hidden-kl: KL loss on, so verl 0.3 applied no in-reward KL: nothing hidden to reproduce.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 

@@ -283,7 +283,7 @@ def test_every_script_has_help_and_composes_on_gpu_settings(tmp_path):
             assert config.actor_rollout_ref.actor.ppo_mini_batch_size <= config.data.train_batch_size
 
 
-# The original release's hyper-parameters (docs/original-release.md#experiment-matrix) each script must default to on GPU.
+# The original release's hyper-parameters (docs/original-code.md#experiment-matrix) each script must default to on GPU.
 SHARED_GPU = {
     "data.max_prompt_length": 1024,
     "actor_rollout_ref.actor.optim.lr": 1e-6,
@@ -296,7 +296,7 @@ SHARED_GPU = {
     "actor_rollout_ref.rollout.val_kwargs.top_p": 0.95,
     "actor_rollout_ref.rollout.tensor_model_parallel_size": 1,
     "actor_rollout_ref.ref.fsdp_config.param_offload": True,
-    "algorithm.use_kl_in_reward": False,  # docs/original-release.md#hidden-kl: off by default
+    "algorithm.use_kl_in_reward": False,  # docs/original-code.md#hidden-kl: off by default
     "trainer.n_gpus_per_node": 8,
     "trainer.save_freq": 10,
     "trainer.test_freq": 10,

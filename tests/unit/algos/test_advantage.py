@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dissect_lrm.algos.advantage import group_mean_std, grpo_advantage, grpo_outcome_advantage, zero_rows
+from dissect_lrm.algos.advantage import group_mean_std, grpo_advantage, grpo_outcome_advantage
 
 
 def test_group_mean_std_unbiased_and_singleton_convention():
@@ -43,10 +43,3 @@ def test_grpo_outcome_advantage_broadcasts_over_mask_and_interleaved_groups():
     expected = [[0.5, 0.5, 0.0], [-0.5, -0.5, -0.5], [0.5, 0.5, 0.5], [-0.5, 0.0, 0.0]]
     assert advantages.tolist() == expected
     assert returns is advantages
-
-
-def test_zero_rows_keeps_other_rows():
-    advantages = torch.tensor([[1.0, 1.0], [-2.0, -2.0], [3.0, 0.0]])
-    out = zero_rows(advantages, torch.tensor([False, True, False]))
-    assert out.tolist() == [[1.0, 1.0], [0.0, 0.0], [3.0, 0.0]]
-    assert zero_rows(torch.tensor([1.0, 2.0]), torch.tensor([True, False])).tolist() == [0.0, 2.0]

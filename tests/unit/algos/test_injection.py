@@ -148,7 +148,7 @@ def test_layout_offline_responses():
     assert responses.tolist() == [
         [1, 2, 9, 0, 0],  # EOS appended
         [1, 2, 3, 4, 5],  # truncated at the limit, kept (no EOS fits)
-        [1, 2, 3, 4, 9],  # exactly max length with EOS: kept (the original discarded it, K9)
+        [1, 2, 3, 4, 9],  # exactly max length with EOS: kept (the original discarded it)
         [1, 2, 3, 4, 9],  # EOS appended into the last slot
         [1, 9, 0, 0, 0],  # cut after the first EOS
         [9, 0, 0, 0, 0],  # empty response: EOS only

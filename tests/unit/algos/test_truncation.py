@@ -1,4 +1,4 @@
-"""Truncated-sample predicate (no EOS within the limit) and the advantage mask (K5 fixed)."""
+"""Truncated-sample predicate (no EOS within the limit) and the advantage mask (docs/original-code.md#truncation-mask)."""
 
 import pytest
 import torch

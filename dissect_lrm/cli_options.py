@@ -8,6 +8,10 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+# The deprecation is printed once as a plain "warning:" line; the FutureWarning is for programmatic
+# callers and tests (pytest.warns records it), not shown a second time with argparse's source line.
+warnings.filterwarnings("ignore", message=r".* is deprecated; use ", category=FutureWarning)
+
 
 class DeprecatedSpelling(argparse.Action):
     """Stores like `store` and warns when an old spelling (listed in `old`) was used on the command line."""

@@ -1,4 +1,4 @@
-"""Build the tiny-model kit on the command line: ``python -m dissect_lrm.tiny --out-dir DIR``."""
+"""Build the tiny-model kit on the command line: ``python -m dissect_lrm.tiny --output-dir DIR``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from dissect_lrm.cli_options import renamed
 
 # Written last, so a kit whose build was interrupted is never mistaken for a finished one.
 MANIFEST = "kit.json"
@@ -99,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Build the tiny Qwen2 model, its tokenizer and the synthetic arithmetic task "
         "(OUT/model, OUT/data/{train,val,train_offline}.parquet), as the CPU mode of scripts/train uses.",
     )
-    parser.add_argument("--out-dir", required=True, help="kit directory (created)")
+    renamed(
+        parser, "--output-dir", "--out-dir", dest="out_dir", required=True, help="kit directory (created)"
+    )
     parser.add_argument("--train-size", type=int, default=64)
     parser.add_argument("--val-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)

@@ -93,9 +93,9 @@ dlrm_cpu_kit() {
     # --reuse keeps an existing kit (it only adds the offline parquet when missing); flock keeps two
     # scripts started together from building the same kit twice.
     if command -v flock >/dev/null 2>&1; then
-      flock "$TINY_KIT_DIR/.build.lock" "$PYTHON" -m dissect_lrm.tiny --out-dir "$TINY_KIT_DIR" --reuse >/dev/null
+      flock "$TINY_KIT_DIR/.build.lock" "$PYTHON" -m dissect_lrm.tiny --output-dir "$TINY_KIT_DIR" --reuse >/dev/null
     else
-      "$PYTHON" -m dissect_lrm.tiny --out-dir "$TINY_KIT_DIR" --reuse >/dev/null
+      "$PYTHON" -m dissect_lrm.tiny --output-dir "$TINY_KIT_DIR" --reuse >/dev/null
     fi
   fi
   MODEL="${MODEL:-$TINY_KIT_DIR/model}"

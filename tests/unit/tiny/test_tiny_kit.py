@@ -62,3 +62,19 @@ def test_model_is_a_loadable_qwen2(tiny_kit):
     assert model.config.model_type == "qwen2"
     out = model(torch.tensor([[1, 2, 3]]))
     assert out.logits.shape[-1] == model.config.vocab_size
+
+
+def test_kit_command_takes_output_dir_and_the_old_spelling_with_a_warning(tmp_path, capsys):
+    import pytest
+
+    from dissect_lrm.tiny.__main__ import MANIFEST
+    from dissect_lrm.tiny.__main__ import main as kit_main
+
+    assert kit_main(["--output-dir", str(tmp_path / "new"), "--train-size", "4", "--val-size", "2"]) == 0
+    assert (tmp_path / "new" / MANIFEST).is_file()
+    with pytest.warns(FutureWarning, match="--out-dir is deprecated; use --output-dir"):
+        assert (
+            kit_main(["--out-dir", str(tmp_path / "new"), "--train-size", "4", "--val-size", "2", "--reuse"])
+            == 0
+        )
+    assert "warning: --out-dir is deprecated; use --output-dir" in capsys.readouterr().err

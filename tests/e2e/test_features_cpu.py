@@ -138,6 +138,10 @@ def test_what_the_actor_consumed_under_pos_filter_injection_and_luffy(warm_tiny_
         warm_tiny_kit,
         tmp_path,
         "algorithm.sample_filter.mode=pos",
+        # Half of the negatives are kept (the original's reserve ratio): on-policy rows with a negative
+        # advantage, so the clip bounds have tokens to act on whatever few correct samples the tiny
+        # model draws (with pos alone, the kept rows can be almost all injected, off-policy ones).
+        "algorithm.sample_filter.keep_ratio=0.5",
         "algorithm.injection.enable=true",
         "algorithm.luffy.enable=true",
         f"algorithm.luffy.gamma={LUFFY_GAMMA}",
@@ -170,7 +174,8 @@ def test_what_the_actor_consumed_under_pos_filter_injection_and_luffy(warm_tiny_
         expected_loss, expected_clipfrac = _expected_luffy_loss(call)
         assert call["loss"] == pytest.approx(expected_loss, rel=5e-4, abs=1e-7)
         assert call["metrics"]["actor/luffy/pg_clipfrac"] == pytest.approx(expected_clipfrac, abs=1e-3)
-    # Filter: the actor trained on exactly the kept (correct) samples, and none with a negative advantage.
+    # Filter: the actor trained on exactly the kept samples: every correct one plus the reserve draw of
+    # incorrect ones; a negative advantage only on kept incorrect rows.
     kept_samples = sum(
         m["dissect/filter/kept_pos_samples"] + m["dissect/filter/kept_neg_samples"]
         for m in run.metrics.values()
@@ -178,7 +183,9 @@ def test_what_the_actor_consumed_under_pos_filter_injection_and_luffy(warm_tiny_
     removed = sum(m["dissect/filter/removed_neg_samples"] for m in run.metrics.values())
     assert removed > 0, "the warm tiny model answers some problems wrong: pos mode must remove them"
     assert mask_rows == kept_samples
-    assert (advantages_kept >= 0).all()
+    kept_neg = sum(m["dissect/filter/kept_neg_samples"] for m in run.metrics.values())
+    assert 0 < kept_neg < kept_samples
+    assert int((advantages_kept < 0).sum()) <= kept_neg
     assert any((m["dissect/groups/mixed_frac"] > 0) for m in run.metrics.values())
     injected = sum(m["dissect/injection/injected_samples"] for m in run.metrics.values())
     assert injected > 0, "the warm tiny model leaves all-wrong groups: injection must act"

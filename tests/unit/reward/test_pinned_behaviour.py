@@ -72,7 +72,7 @@ def test_evaluation_requires_think() -> None:
     problems = [EvalProblem(id="p0", problem="6+6?", answers=("12",), source="math")] * 2
     for grader in ("robust", "deepscaler"):
         protocol = Protocol(grader=grader)
-        results = grade("math", protocol, problems, [WITH_THINK, NO_THINK])
+        results = grade("math", protocol.grader, problems, [WITH_THINK, NO_THINK])
         assert [r["score"] for r in results] == [1.0, 0.0], grader
 
 

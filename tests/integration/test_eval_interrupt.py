@@ -73,7 +73,16 @@ def test_ctrl_c_stops_at_once_and_keeps_completed_results(tmp_path):
     command = [sys.executable, "-m", "dissect_lrm.eval.cli", "eval", "--model", "served", "--backend", "openai",
                "--base-url", server.url, "-b", str(bench), "--runs", str(RUNS), "--output-dir", str(tmp_path / "out"),
                "--no-report", "--no-progress", "--concurrency", "16", "--batch-records", "1000"]  # fmt: skip
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A terminal's Ctrl-C reaches a process whose SIGINT is at its default; a child inherits an ignored
+    # SIGINT from its parent (in the full suite an earlier test leaves it ignored), so restore the default.
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         expected_fast = RUNS * len([i for i in range(NUM_PROBLEMS) if i % 2 == 0])
         expected_hung = RUNS * NUM_PROBLEMS - expected_fast

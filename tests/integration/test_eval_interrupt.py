@@ -74,7 +74,8 @@ def test_ctrl_c_stops_at_once_and_keeps_completed_results(tmp_path):
                "--base-url", server.url, "-b", str(bench), "--runs", str(RUNS), "--output-dir", str(tmp_path / "out"),
                "--no-report", "--no-progress", "--concurrency", "16", "--batch-records", "1000"]  # fmt: skip
     # A terminal's Ctrl-C reaches a process whose SIGINT is at its default; a child inherits an ignored
-    # SIGINT from its parent (in the full suite an earlier test leaves it ignored), so restore the default.
+    # SIGINT from its parent (e.g. a suite started in the background by a non-interactive shell), so
+    # restore the default.
     process = subprocess.Popen(
         command,
         env=env,

@@ -14,4 +14,6 @@ echo "test: ruff"
 echo "test: import-linter (the house rules)"
 "$VENV/bin/lint-imports" --no-cache
 echo "test: pytest"
-"$VENV/bin/python" -m pytest -q --timeout=900 --durations=15 "$@"
+# Two pytest-xdist workers: one trainer run keeps about one core busy (start-up is mostly sequential
+# imports), so two runs side by side use a 2-core machine fully. TEST_WORKERS=0 runs in one process.
+"$VENV/bin/python" -m pytest -q --timeout=900 --durations=15 -n "${TEST_WORKERS:-2}" --dist loadgroup "$@"

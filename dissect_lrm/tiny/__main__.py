@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -47,7 +48,10 @@ def write_offline_parquet(out_dir: Path, seed: int) -> Path:
         )
     train["offline_solutions"] = [[problem.solution] for problem in problems]
     path = out_dir / "data" / OFFLINE_TRAIN
-    train.to_parquet(path, index=False)
+    # Written aside and renamed: a reader (or a second writer of the same kit) never sees half a file.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    train.to_parquet(partial, index=False)
+    os.replace(partial, path)
     return path
 
 

@@ -1,0 +1,270 @@
+"""Attach the trainer to a Ray cluster started elsewhere (``RAY_ADDRESS`` / ``ray_kwargs.ray_init.address``).
+
+Before verl builds its placement groups (which wait forever for resources that never come) the
+cluster is checked: it answers within a bounded time, it has room for ``trainer.nnodes`` x
+``trainer.n_gpus_per_node`` GPU bundles, and every alive node imports dissect_lrm. Each failure is one
+``ClusterError`` naming what the cluster offers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# ray.init refuses these when it connects to an existing cluster (they describe a cluster to start).
+START_ONLY_KEYS = (
+    "num_cpus",
+    "num_gpus",
+    "resources",
+    "labels",
+    "object_store_memory",
+    "include_dashboard",
+    "dashboard_host",
+    "dashboard_port",
+    "_temp_dir",
+    "_system_config",
+)
+# verl's resource pool asks this many logical CPUs with each GPU bundle (max_colocate_count).
+CPUS_PER_GPU_BUNDLE = 3
+CONNECT_TIMEOUT_ENV = "DISSECT_LRM_RAY_CONNECT_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT_S = 30.0
+DEFAULT_GCS_PORT = 6379
+
+
+class ClusterError(RuntimeError):
+    """The Ray cluster cannot run this training job; the message names what it offers."""
+
+
+@dataclass(frozen=True)
+class NodeOffer:
+    """What one alive Ray node offers to placement groups."""
+
+    node_id: str
+    address: str
+    gpus: float
+    cpus: float
+
+    def describe(self) -> str:
+        return f"node {self.node_id[:12]} ({self.address}): {self.gpus:g} GPU, {self.cpus:g} CPU"
+
+
+def cluster_address(ray_init: Mapping, environ: Mapping[str, str] | None = None) -> str | None:
+    """The cluster to attach to, or None when the trainer starts its own Ray (``address=local`` too)."""
+    environ = os.environ if environ is None else environ
+    address = ray_init.get("address") or environ.get("RAY_ADDRESS") or None
+    if address is None or str(address).strip() in ("", "local"):
+        return None
+    return str(address).strip()
+
+
+def attach_kwargs(ray_init: Mapping, address: str) -> dict:
+    """``ray_init`` for connecting to ``address``: the start-only keys dropped, the address set."""
+    kwargs = {key: value for key, value in ray_init.items() if key not in START_ONLY_KEYS}
+    kwargs["address"] = address
+    return kwargs
+
+
+def gcs_endpoint(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``host:port`` or ``ray://host:port`` address; None for ``auto``."""
+    if address == "auto":
+        return None
+    bare = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = bare.rpartition(":")
+    if not host:
+        return bare, DEFAULT_GCS_PORT
+    try:
+        return host.strip("[]"), int(port)
+    except ValueError:
+        raise ClusterError(f"RAY_ADDRESS={address}: expected host:port (e.g. 10.0.0.1:6379)") from None
+
+
+def connect_timeout_s(environ: Mapping[str, str] | None = None) -> float:
+    environ = os.environ if environ is None else environ
+    text = environ.get(CONNECT_TIMEOUT_ENV, "")
+    try:
+        value = float(text) if text else DEFAULT_CONNECT_TIMEOUT_S
+    except ValueError:
+        raise ClusterError(f"{CONNECT_TIMEOUT_ENV}={text}: expected a number of seconds") from None
+    if value <= 0:
+        raise ClusterError(f"{CONNECT_TIMEOUT_ENV}={text}: expected a positive number of seconds")
+    return value
+
+
+def probe_address(address: str, timeout_s: float) -> None:
+    """Refuse an address whose Ray head does not accept a connection within ``timeout_s``
+    (ray.init itself retries for minutes)."""
+    endpoint = gcs_endpoint(address)
+    if endpoint is None:
+        return
+    host, port = endpoint
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as error:
+        raise ClusterError(
+            f"RAY_ADDRESS={address}: no Ray head answers at {host}:{port} within {timeout_s:g} s ({error}); "
+            f"start one with `ray start --head --port={port}` or fix the address"
+        ) from None
+
+
+def node_offers(nodes: Sequence[Mapping]) -> list[NodeOffer]:
+    """The alive nodes of ``ray.nodes()`` with their total GPUs and CPUs."""
+    offers = []
+    for node in nodes:
+        if not node.get("Alive", False):
+            continue
+        resources = node.get("Resources") or {}
+        offers.append(
+            NodeOffer(
+                node_id=str(node.get("NodeID", "?")),
+                address=str(node.get("NodeManagerAddress", "?")),
+                gpus=float(resources.get("GPU", 0.0)),
+                cpus=float(resources.get("CPU", 0.0)),
+            )
+        )
+    return offers
+
+
+def gpu_bundles_per_node(offer: NodeOffer, cpus_per_bundle: int = CPUS_PER_GPU_BUNDLE) -> int:
+    """How many of verl's {1 GPU, ``cpus_per_bundle`` CPU} bundles fit on a node."""
+    return int(min(offer.gpus, offer.cpus // cpus_per_bundle))
+
+
+def resource_problem(
+    offers: Sequence[NodeOffer], nnodes: int, n_gpus_per_node: int, cpus_per_bundle: int = CPUS_PER_GPU_BUNDLE
+) -> str | None:
+    """Why verl's placement groups (one per trainer node, each ``n_gpus_per_node`` bundles packed on one
+    Ray node) could not all be placed on these nodes; None when they fit."""
+    # A Ray node holding k * n_gpus_per_node bundles can take k of the per-node placement groups.
+    groups = sum(gpu_bundles_per_node(offer, cpus_per_bundle) // n_gpus_per_node for offer in offers)
+    if groups >= nnodes:
+        return None
+    offered = "; ".join(offer.describe() for offer in offers) or "no alive node"
+    return (
+        f"trainer.nnodes={nnodes} x trainer.n_gpus_per_node={n_gpus_per_node} needs {nnodes} node(s) with "
+        f"{n_gpus_per_node} GPU and {n_gpus_per_node * cpus_per_bundle} CPU each, but the Ray cluster "
+        f"offers room for {groups}: {offered}"
+    )
+
+
+def package_problem(
+    reports: Sequence[tuple[NodeOffer, str | None, str]], expected_version: str
+) -> str | None:
+    """Which nodes cannot import dissect_lrm (``version`` None, ``detail`` the error) or run another
+    version than the driver's; None when every node matches."""
+    bad = []
+    for offer, version, detail in reports:
+        if version is None:
+            bad.append(f"{offer.describe()} cannot import dissect_lrm ({detail})")
+        elif version != expected_version:
+            bad.append(
+                f"{offer.describe()} has dissect_lrm {version} at {detail}, the driver {expected_version}"
+            )
+    if not bad:
+        return None
+    return (
+        "; ".join(bad)
+        + ": install the same dissect-lrm on every node (or put a shared checkout on PYTHONPATH before `ray start`)"
+    )
+
+
+def _package_probe_function():
+    # Defined inside a function so that cloudpickle ships it by value: a node without dissect_lrm
+    # could not unpickle a reference into this module.
+    def probe():
+        try:
+            import dissect_lrm
+        except ImportError as error:
+            return None, f"{type(error).__name__}: {error}"
+        return dissect_lrm.__version__, os.path.dirname(dissect_lrm.__file__)
+
+    return probe
+
+
+def check_cluster(address: str, ray_init: Mapping, nnodes: int, n_gpus_per_node: int) -> None:
+    """Connect to ``address`` (bounded), check resources and the package on every node, disconnect."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    import dissect_lrm
+
+    timeout_s = connect_timeout_s()
+    probe_address(address, timeout_s)
+    kwargs = attach_kwargs(ray_init, address)
+    try:
+        ray.init(**kwargs, logging_level="ERROR", log_to_driver=False)
+    except Exception as error:  # ConnectionError, RuntimeError, ValueError: all mean "cannot attach"
+        raise ClusterError(f"RAY_ADDRESS={address}: cannot attach to the Ray cluster: {error}") from None
+    try:
+        offers = node_offers(ray.nodes())
+        problem = resource_problem(offers, nnodes, n_gpus_per_node)
+        if problem:
+            raise ClusterError(f"RAY_ADDRESS={address}: {problem}")
+        probe = ray.remote(num_cpus=0)(_package_probe_function())
+        refs = [
+            probe.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(offer.node_id, soft=False)
+            ).remote()
+            for offer in offers
+        ]
+        try:
+            results = ray.get(refs, timeout=max(timeout_s, 60.0))
+        except ray.exceptions.GetTimeoutError:
+            raise ClusterError(
+                f"RAY_ADDRESS={address}: the nodes did not answer a package check within "
+                f"{max(timeout_s, 60.0):g} s: {'; '.join(o.describe() for o in offers)}"
+            ) from None
+        problem = package_problem(
+            [(offer, version, detail) for offer, (version, detail) in zip(offers, results, strict=True)],
+            dissect_lrm.__version__,
+        )
+        if problem:
+            raise ClusterError(f"RAY_ADDRESS={address}: {problem}")
+    finally:
+        ray.shutdown()
+
+
+def dead_nodes(nodes: Sequence[Mapping]) -> list[NodeOffer]:
+    """The nodes of ``ray.nodes()`` that Ray has marked dead, with what they offered."""
+    return [
+        NodeOffer(
+            node_id=str(node.get("NodeID", "?")),
+            address=str(node.get("NodeManagerAddress", "?")),
+            gpus=float((node.get("Resources") or {}).get("GPU", 0.0)),
+            cpus=float((node.get("Resources") or {}).get("CPU", 0.0)),
+        )
+        for node in nodes
+        if not node.get("Alive", True)
+    ]
+
+
+def lost_nodes_message(error: BaseException) -> str | None:
+    """One line naming the dead node(s) when ``error`` is Ray reporting a dead actor, task or node; None
+    for any other failure (it keeps its traceback)."""
+    import ray
+
+    lost_types = (
+        ray.exceptions.RayActorError,
+        ray.exceptions.NodeDiedError,
+        ray.exceptions.WorkerCrashedError,
+    )
+    if not isinstance(error, lost_types + (ray.exceptions.RayTaskError,)):
+        return None
+    # A TaskRunner failing because one of its workers died arrives wrapped in a RayTaskError.
+    if isinstance(error, ray.exceptions.RayTaskError) and not isinstance(error, lost_types):
+        cause = getattr(error, "cause", None)
+        if not isinstance(cause, lost_types) and "ActorDiedError" not in str(error):
+            return None
+    try:
+        dead = dead_nodes(ray.nodes())
+    except Exception:  # the head itself may be gone
+        dead = []
+    if not dead:
+        return None
+    names = "; ".join(node.describe() for node in dead)
+    return (
+        f"lost Ray node(s) during training: {names}; resume from the last checkpoint "
+        "(trainer.resume_mode=auto) on a healthy cluster"
+    )

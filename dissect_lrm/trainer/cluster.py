@@ -183,6 +183,41 @@ def _package_probe_function():
     return probe
 
 
+def match_ray_start_auth() -> None:
+    """Use token authentication when a Ray token is available here and RAY_AUTH_MODE is unset, as
+    ``ray start`` does on a machine with a token; ray.init with an explicit address does not."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def connect(address: str, ray_init: Mapping) -> None:
+    """ray.init attached to ``address`` (after a bounded probe); every failure is one ClusterError."""
+    import ray
+
+    probe_address(address, connect_timeout_s())
+    match_ray_start_auth()
+    try:
+        ray.init(**attach_kwargs(ray_init, address), logging_level="ERROR", log_to_driver=False)
+    except Exception as error:  # ConnectionError, RuntimeError, ValueError: all mean "cannot attach"
+        cause = error.__cause__ or error
+        hint = ""
+        if type(cause).__name__ == "AuthenticationError" or "Authentication" in str(cause):
+            hint = (
+                f" (authentication: RAY_AUTH_MODE={os.environ.get('RAY_AUTH_MODE', 'unset')}; a cluster with "
+                "token authentication needs RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+            )
+        raise ClusterError(
+            f"RAY_ADDRESS={address}: cannot attach to the Ray cluster: {error}{hint}"
+        ) from None
+
+
 def check_cluster(address: str, ray_init: Mapping, nnodes: int, n_gpus_per_node: int) -> None:
     """Connect to ``address`` (bounded), check resources and the package on every node, disconnect."""
     import ray
@@ -191,12 +226,7 @@ def check_cluster(address: str, ray_init: Mapping, nnodes: int, n_gpus_per_node:
     import dissect_lrm
 
     timeout_s = connect_timeout_s()
-    probe_address(address, timeout_s)
-    kwargs = attach_kwargs(ray_init, address)
-    try:
-        ray.init(**kwargs, logging_level="ERROR", log_to_driver=False)
-    except Exception as error:  # ConnectionError, RuntimeError, ValueError: all mean "cannot attach"
-        raise ClusterError(f"RAY_ADDRESS={address}: cannot attach to the Ray cluster: {error}") from None
+    connect(address, ray_init)
     try:
         offers = node_offers(ray.nodes())
         problem = resource_problem(offers, nnodes, n_gpus_per_node)

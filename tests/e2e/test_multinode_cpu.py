@@ -13,6 +13,7 @@ trainer.n_gpus_per_node=1 so that the FSDP actor has one rank on each node (gloo
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -61,20 +62,15 @@ def two_node_overrides(kit, workdir: Path, total_steps: int, metrics_file: str) 
     ]
 
 
-@pytest.fixture(scope="module")
-def cluster_runs(warm_tiny_kit, tmp_path_factory):
-    if not can_isolate_network():
-        pytest.skip(
-            "needs a loopback-only network + PID namespace (root and unshare) for a two-node Ray cluster"
-        )
-    workdir = tmp_path_factory.mktemp("multinode_e2e")
+def drive(kit, workdir: Path) -> tuple[dict, dict[str, dict]]:
+    """Start the cluster, run the three trainer runs; Ray's tables and each run's record and metrics."""
     ray_dir = tempfile.mkdtemp(prefix="dlrm-ray-", dir="/tmp")
 
     def run(name: str, steps: int, extra: list[str], **options) -> dict:
         metrics = f"metrics_{name}.jsonl"
         return {
             "name": name,
-            "overrides": [*two_node_overrides(warm_tiny_kit, workdir, steps, metrics), *extra],
+            "overrides": [*two_node_overrides(kit, workdir, steps, metrics), *extra],
             "env": {"VERL_FILE_LOGGER_PATH": str(workdir / metrics), "HF_HOME": str(workdir / "hf_home")},
             "timeout_s": RUN_TIMEOUT_S,
             **options,
@@ -102,7 +98,7 @@ def cluster_runs(warm_tiny_kit, tmp_path_factory):
         returncode, output, timed_out = run_bounded(
             isolated([sys.executable, str(DRIVER), str(workdir / "spec.json")]),
             cwd=workdir,
-            env={**__import__("os").environ, **OFFLINE_ENV},
+            env={**os.environ, **OFFLINE_ENV},
             timeout_s=DRIVER_TIMEOUT_S,
         )
     finally:
@@ -112,7 +108,17 @@ def cluster_runs(warm_tiny_kit, tmp_path_factory):
     runs = {record["name"]: record for record in result["runs"]}
     for name, record in runs.items():
         record["metrics"] = read_metrics_jsonl(workdir / f"metrics_{name}.jsonl")
-    return workdir, result, runs
+    return result, runs
+
+
+@pytest.fixture(scope="module")
+def cluster_runs(warm_tiny_kit, tmp_path_factory):
+    if not can_isolate_network():
+        pytest.skip(
+            "needs a loopback-only network + PID namespace (root and unshare) for a two-node Ray cluster"
+        )
+    workdir = tmp_path_factory.mktemp("multinode_e2e")
+    return (workdir, *drive(warm_tiny_kit, workdir))
 
 
 def describe(record: dict) -> str:

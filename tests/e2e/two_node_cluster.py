@@ -47,7 +47,10 @@ def start_second_node(address: str, env: dict[str, str]) -> None:
 def wait_for_nodes(address: str, count: int, timeout_s: float = 120) -> list[dict]:
     """Poll Ray's node table (in a subprocess, so this driver holds no Ray connection) until ``count``
     nodes are alive."""
-    code = "import json, ray; ray.init(address=%r, logging_level='ERROR'); print(json.dumps(ray.nodes()))"
+    code = (
+        "import json, ray; from dissect_lrm.trainer.cluster import connect; connect(%r, {}); "
+        "print(json.dumps(ray.nodes()))"
+    )
     deadline = time.monotonic() + timeout_s
     while True:
         out = subprocess.run(
@@ -63,7 +66,8 @@ def cluster_tables(address: str) -> dict:
     code = (
         "import json, ray\n"
         "from ray._private import state\n"
-        f"ray.init(address={address!r}, logging_level='ERROR')\n"
+        "from dissect_lrm.trainer.cluster import connect\n"
+        f"connect({address!r}, {{}})\n"
         "actors = [{'class': a['ActorClassName'], 'node_id': a['Address']['NodeID'], 'state': a['State']}\n"
         "          for a in state.actors().values()]\n"
         "print(json.dumps({'nodes': ray.nodes(), 'actors': actors}))\n"

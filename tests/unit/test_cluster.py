@@ -157,3 +157,24 @@ def test_package_problem_names_missing_and_mismatched_nodes():
 def test_dead_nodes_are_the_ones_ray_marked_dead():
     nodes = [ray_node("a" * 56, "127.0.0.1", 1, 8), ray_node("b" * 56, "127.0.0.2", 1, 4, alive=False)]
     assert cluster.dead_nodes(nodes) == [NodeOffer("b" * 56, "127.0.0.2", 1.0, 4.0)]
+
+
+def test_local_ray_without_room_for_the_nodes_is_refused_before_start(monkeypatch):
+    from omegaconf import OmegaConf
+
+    from dissect_lrm.trainer.main import ConfigurationError, prepare_cluster
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    config = OmegaConf.create(
+        {
+            "trainer": {"nnodes": 2, "n_gpus_per_node": 1},
+            "ray_kwargs": {"ray_init": {"num_cpus": 8, "num_gpus": 1}},
+        }
+    )
+    with pytest.raises(
+        ConfigurationError, match=r"offers room for 1: node local \(this machine\): 1 GPU, 8 CPU"
+    ):
+        prepare_cluster(config)
+    config.trainer.nnodes = 1
+    prepare_cluster(config)  # fits: verl starts Ray itself, the config is left as it was
+    assert config.ray_kwargs.ray_init == {"num_cpus": 8, "num_gpus": 1}

@@ -298,3 +298,56 @@ def lost_nodes_message(error: BaseException) -> str | None:
         f"lost Ray node(s) during training: {names}; resume from the last checkpoint "
         "(trainer.resume_mode=auto) on a healthy cluster"
     )
+
+
+def wait_for_nodes(address: str, count: int, timeout_s: float, poll_s: float = 2.0) -> list[NodeOffer]:
+    """Block until ``count`` nodes of the cluster at ``address`` are alive; ClusterError on timeout."""
+    import time
+
+    import ray
+
+    deadline = time.monotonic() + timeout_s
+    connect(address, {})
+    try:
+        while True:
+            offers = node_offers(ray.nodes())
+            if len(offers) >= count:
+                return offers
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"RAY_ADDRESS={address}: {len(offers)} of {count} node(s) joined within {timeout_s:g} s: "
+                    + ("; ".join(offer.describe() for offer in offers) or "none")
+                )
+            time.sleep(poll_s)
+    finally:
+        ray.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dissect_lrm.trainer.cluster wait --nodes N``: the launchers' "all nodes joined" barrier."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m dissect_lrm.trainer.cluster", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    wait = sub.add_parser("wait", help="wait until N nodes of the cluster at RAY_ADDRESS are alive")
+    wait.add_argument("--nodes", type=int, required=True)
+    wait.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
+    wait.add_argument("--address", default=None, help="default: $RAY_ADDRESS")
+    args = parser.parse_args(argv)
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        print("error: no cluster address: set RAY_ADDRESS or pass --address", file=sys.stderr)
+        return 2
+    try:
+        offers = wait_for_nodes(address, args.nodes, args.timeout)
+    except ClusterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for offer in offers:
+        print(offer.describe())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -101,6 +102,11 @@ def second_raylet_pid() -> int:
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
     address = f"127.0.0.1:{spec['port']}"
+    # Token authentication with a token of this test's own (ray start --address, unlike --head, does
+    # not turn it on by itself when a token exists): every process of the cluster and the trainer agree.
+    token = Path(spec["workdir"]) / "ray_auth_token"
+    token.write_text(secrets.token_hex(32))
+    os.environ |= {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     env = dict(os.environ)
     result: dict = {"runs": []}
     ray_start(

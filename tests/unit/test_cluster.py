@@ -178,3 +178,19 @@ def test_local_ray_without_room_for_the_nodes_is_refused_before_start(monkeypatc
     config.trainer.nnodes = 1
     prepare_cluster(config)  # fits: verl starts Ray itself, the config is left as it was
     assert config.ray_kwargs.ray_init == {"num_cpus": 8, "num_gpus": 1}
+
+
+def test_lost_node_message_names_the_dead_node_for_ray_death_errors_only(monkeypatch):
+    import ray
+
+    nodes = [ray_node("a" * 56, "127.0.0.1", 1, 8), ray_node("b" * 56, "127.0.0.2", 1, 4, alive=False)]
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    message = cluster.lost_nodes_message(ray.exceptions.ActorDiedError())
+    assert message.startswith(
+        "lost Ray node(s) during training: node bbbbbbbbbbbb (127.0.0.2): 1 GPU, 4 CPU;"
+    )
+    assert "aaaaaaaaaaaa" not in message
+    assert cluster.lost_nodes_message(ValueError("bad batch")) is None
+    # A dead worker reported while no node is dead is not a lost node.
+    monkeypatch.setattr(ray, "nodes", lambda: nodes[:1])
+    assert cluster.lost_nodes_message(ray.exceptions.ActorDiedError()) is None

@@ -71,7 +71,11 @@ def drive(kit, workdir: Path) -> tuple[dict, dict[str, dict]]:
         return {
             "name": name,
             "overrides": [*two_node_overrides(kit, workdir, steps, metrics), *extra],
-            "env": {"VERL_FILE_LOGGER_PATH": str(workdir / metrics), "HF_HOME": str(workdir / "hf_home")},
+            "env": {
+                "VERL_FILE_LOGGER_PATH": str(workdir / metrics),
+                "HF_HOME": str(workdir / "hf_home"),
+                "DISSECT_LRM_LOSS_TRACE": str(workdir / f"loss_trace_{name}"),
+            },
             "timeout_s": RUN_TIMEOUT_S,
             **options,
         }

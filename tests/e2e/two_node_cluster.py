@@ -35,7 +35,7 @@ def start_second_node(address: str, env: dict[str, str]) -> None:
         [
             f"--address={address}",
             "--node-ip-address=127.0.0.1",
-            "--num-cpus=4",
+            "--num-cpus=8",
             "--num-gpus=1",
             f'--resources={{"{SECOND_NODE_RESOURCE}": 1}}',
             "--dashboard-agent-listen-port=0",

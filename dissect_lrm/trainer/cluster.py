@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -239,13 +240,23 @@ def check_cluster(address: str, ray_init: Mapping, nnodes: int, n_gpus_per_node:
             ).remote()
             for offer in offers
         ]
-        try:
-            results = ray.get(refs, timeout=max(timeout_s, 60.0))
-        except ray.exceptions.GetTimeoutError:
-            raise ClusterError(
-                f"RAY_ADDRESS={address}: the nodes did not answer a package check within "
-                f"{max(timeout_s, 60.0):g} s: {'; '.join(o.describe() for o in offers)}"
-            ) from None
+        deadline = time.monotonic() + max(timeout_s, 60.0)
+        results = []
+        for offer, ref in zip(offers, refs, strict=True):
+            try:
+                results.append(ray.get(ref, timeout=max(0.0, deadline - time.monotonic())))
+            except ray.exceptions.GetTimeoutError:
+                raise ClusterError(
+                    f"RAY_ADDRESS={address}: {offer.describe()} did not answer a package check within "
+                    f"{max(timeout_s, 60.0):g} s"
+                ) from None
+            except ray.exceptions.RayError as error:  # the task died: out of memory, node lost, ...
+                first_line = (
+                    str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                )
+                raise ClusterError(
+                    f"RAY_ADDRESS={address}: the package check on {offer.describe()} failed: {first_line}"
+                ) from None
         problem = package_problem(
             [(offer, version, detail) for offer, (version, detail) in zip(offers, results, strict=True)],
             dissect_lrm.__version__,
@@ -302,8 +313,6 @@ def lost_nodes_message(error: BaseException) -> str | None:
 
 def wait_for_nodes(address: str, count: int, timeout_s: float, poll_s: float = 2.0) -> list[NodeOffer]:
     """Block until ``count`` nodes of the cluster at ``address`` are alive; ClusterError on timeout."""
-    import time
-
     import ray
 
     deadline = time.monotonic() + timeout_s

@@ -30,9 +30,11 @@ from dissect_lrm.trainer.launcher import (
     OFFLINE_ENV,
     can_isolate_network,
     isolated,
+    parse_phases,
     read_metrics_jsonl,
     run_bounded,
 )
+from dissect_lrm.trainer.loss_trace import read_trace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ray, pytest.mark.timeout(1500)]
 
@@ -188,3 +190,76 @@ def test_both_ranks_hold_identical_updated_parameters(cluster_runs, warm_tiny_ki
         assert torch.equal(rank0[name], rank1[name]), name
         changed += not torch.equal(rank0[name], tensor.float())
     assert changed > len(initial) // 2
+
+
+def node_ids(result: dict) -> tuple[str, str]:
+    """(head, second) node ids, told apart by their custom resources."""
+    nodes = result["nodes_at_start"]
+    return tuple(
+        next(n["NodeID"] for n in nodes if name in n["Resources"]) for name in ("node_head", "node_second")
+    )
+
+
+def test_policy_loss_ran_on_both_nodes_with_the_filter_applied(cluster_runs):
+    workdir, result, _ = cluster_runs
+    head, second = node_ids(result)
+    both = read_trace(workdir / "loss_trace_both")
+    assert {(call["rank"], call["node_id"]) for call in both} == {(0, head), (1, second)}
+    # Step 3 (neg, resumed): each node's loss saw only incorrect rows, whose advantages are <= 0.
+    neg = read_trace(workdir / "loss_trace_neg_lost")
+    assert {call["node_id"] for call in neg} == {head, second}
+    for call in neg:
+        mask = call["inputs"]["response_mask"].bool()
+        assert (call["inputs"]["advantages"][mask] <= 0).all()
+
+
+def test_filter_mode_metrics_after_resume(cluster_runs):
+    _, _, runs = cluster_runs
+    record = runs["neg_lost"]
+    assert 3 in record["metrics"] and 4 not in record["metrics"], describe(record)
+    metrics = record["metrics"][3]
+    correct = metrics["dissect/samples/correct"]
+    assert metrics["dissect/filter/kept_pos_samples"] == 0
+    assert metrics["dissect/filter/removed_pos_samples"] == correct
+    assert metrics["dissect/filter/kept_neg_samples"] == metrics["dissect/samples/total"] - correct
+    phases = parse_phases(record["output"])
+    assert "step 3" in phases and "step 1" not in phases and "step 2" not in phases
+
+
+def test_lost_node_ends_the_run_with_one_message_naming_it(cluster_runs):
+    _, result, runs = cluster_runs
+    _, second = node_ids(result)
+    record = runs["neg_lost"]
+    assert record["killed_at"] is not None, describe(record)
+    assert not record["timed_out"] and record["returncode"] == 1, describe(record)
+    errors = [line for line in record["output"].splitlines() if line.startswith("dissect-lrm: error:")]
+    assert errors == [
+        f"dissect-lrm: error: lost Ray node(s) during training: node {second[:12]} (127.0.0.1): 1 GPU, 8 CPU; "
+        "resume from the last checkpoint (trainer.resume_mode=auto) on a healthy cluster"
+    ], describe(record)
+    assert "Traceback" not in record["output"]
+
+
+def test_no_process_of_the_run_outlives_it(cluster_runs):
+    _, _, runs = cluster_runs
+    for record in runs.values():
+        leftovers = [
+            p["cmdline"]
+            for p in record["processes_after"]
+            if "dissect_lrm.trainer.main" in p["cmdline"]
+            or (p["cmdline"].startswith("ray::") and not p["cmdline"].startswith("ray::IDLE"))
+        ]
+        assert leftovers == [], record["name"]
+    # The killed node left nothing behind (its raylet's helpers and workers went with it).
+    lost = runs["neg_lost"]
+    assert not [p for p in lost["processes_after"] if p["pid"] == lost["killed_pid"]]
+
+
+def test_resume_on_the_healed_cluster_completes_the_run(cluster_runs):
+    workdir, _, runs = cluster_runs
+    record = runs["resumed"]
+    assert not record["timed_out"] and record["returncode"] == 0, describe(record)
+    assert sorted(record["metrics"]) == [4]
+    phases = parse_phases(record["output"])
+    assert phases[-1] == "finished" and "step 4" in phases and "step 3" not in phases
+    assert (workdir / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip() == "4"

@@ -1,9 +1,10 @@
 """The trainer's start-up checks against a real Ray cluster started elsewhere (``ray start --head``).
 
 One namespace, one single-node cluster (1 fake GPU, 4 CPUs) whose workers see a dissect_lrm that
-fails to import (a shadow package first on the PYTHONPATH given to ``ray start``), and three trainer
-launches attached to it through RAY_ADDRESS, each of which must stop at start-up with exit 2 and one
-message: too few GPUs for trainer.nnodes=2, the node without our package, and an address nobody answers.
+fails to import (a shadow package first on the PYTHONPATH given to ``ray start``), and three launches
+attached to it through RAY_ADDRESS, each of which must stop at start-up with exit 2 and one message:
+too few GPUs for trainer.nnodes=2, the node without our package (launched through an experiment
+script, as users do), and an address nobody answers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from dissect_lrm.trainer.launcher import OFFLINE_ENV, can_isolate_network, isolated, run_bounded
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]
 
@@ -30,7 +33,10 @@ launch() {  # name, RAY_ADDRESS, overrides...
   echo $? >"$OUT/$name.rc"
 }
 launch resources 127.0.0.1:6391 "$@" trainer.nnodes=2 trainer.n_gpus_per_node=1
-launch package 127.0.0.1:6391 "$@" trainer.nnodes=1 trainer.n_gpus_per_node=1
+# An experiment script attaches the same way (its CPU mode adds a Ray temp dir, which attaching drops).
+RAY_ADDRESS=127.0.0.1:6391 DISSECT_LRM_RAY_CONNECT_TIMEOUT=5 CPU=1 \
+  bash "$ROOT/scripts/train/table1_neg.sh" "hydra.run.dir=$OUT/hydra-script" >"$OUT/package.log" 2>&1
+echo $? >"$OUT/package.rc"
 launch address 127.0.0.1:6392 "$@"
 "$ray" stop --force >/dev/null 2>&1
 """
@@ -61,6 +67,11 @@ def launches(tiny_kit, tmp_path_factory):
         "SHADOW": str(shadow.parent),
         "RAY_TMP": str(ray_tmp),
         "OUT": str(out),
+        "ROOT": str(ROOT),
+        "MODEL": str(tiny_kit.model_dir),
+        "TRAIN_FILES": str(tiny_kit.train_parquet),
+        "VAL_FILES": str(tiny_kit.val_parquet),
+        "OUTPUT_DIR": str(out / "table1_neg"),
     }
     returncode, output, timed_out = run_bounded(
         isolated(["bash", "-c", SCRIPT, "_", *overrides]), cwd=out, env=env, timeout_s=540

@@ -219,8 +219,9 @@ def connect(address: str, ray_init: Mapping) -> None:
         ) from None
 
 
-def check_cluster(address: str, ray_init: Mapping, nnodes: int, n_gpus_per_node: int) -> None:
-    """Connect to ``address`` (bounded), check resources and the package on every node, disconnect."""
+def check_cluster(address: str, ray_init: Mapping, nnodes: int, n_gpus_per_node: int) -> list[NodeOffer]:
+    """Connect to ``address`` (bounded), check resources and the package on every node, disconnect;
+    returns the alive nodes."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -263,6 +264,7 @@ def check_cluster(address: str, ray_init: Mapping, nnodes: int, n_gpus_per_node:
         )
         if problem:
             raise ClusterError(f"RAY_ADDRESS={address}: {problem}")
+        return offers
     finally:
         ray.shutdown()
 
@@ -281,27 +283,30 @@ def dead_nodes(nodes: Sequence[Mapping]) -> list[NodeOffer]:
     ]
 
 
-def lost_nodes_message(error: BaseException) -> str | None:
-    """One line naming the dead node(s) when ``error`` is Ray reporting a dead actor, task or node; None
-    for any other failure (it keeps its traceback)."""
+NODE_LOSS_WAIT_S = 30.0
+
+
+def lost_nodes_message(
+    error: BaseException, started_with: Sequence[str], wait_s: float = NODE_LOSS_WAIT_S, poll_s: float = 1.0
+) -> str | None:
+    """One line naming the node(s) of ``started_with`` (ids alive when the run started) that Ray has
+    marked dead, when ``error`` is a Ray error; None for any other failure (it keeps its traceback).
+
+    The first error is often a symptom (a peer's gloo connection closed) that arrives before Ray's
+    health checks declare the node dead, hence the bounded wait."""
     import ray
 
-    lost_types = (
-        ray.exceptions.RayActorError,
-        ray.exceptions.NodeDiedError,
-        ray.exceptions.WorkerCrashedError,
-    )
-    if not isinstance(error, lost_types + (ray.exceptions.RayTaskError,)):
+    if not isinstance(error, ray.exceptions.RayError):
         return None
-    # A TaskRunner failing because one of its workers died arrives wrapped in a RayTaskError.
-    if isinstance(error, ray.exceptions.RayTaskError) and not isinstance(error, lost_types):
-        cause = getattr(error, "cause", None)
-        if not isinstance(cause, lost_types) and "ActorDiedError" not in str(error):
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            dead = [node for node in dead_nodes(ray.nodes()) if node.node_id in started_with]
+        except Exception:  # the head itself may be gone
             return None
-    try:
-        dead = dead_nodes(ray.nodes())
-    except Exception:  # the head itself may be gone
-        dead = []
+        if dead or time.monotonic() >= deadline:
+            break
+        time.sleep(poll_s)
     if not dead:
         return None
     names = "; ".join(node.describe() for node in dead)
@@ -309,6 +314,54 @@ def lost_nodes_message(error: BaseException) -> str | None:
         f"lost Ray node(s) during training: {names}; resume from the last checkpoint "
         "(trainer.resume_mode=auto) on a healthy cluster"
     )
+
+
+def _reaper_function():
+    # Shipped by value like the package probe; SIGKILLs the given Ray worker processes of one node,
+    # checking the command line first so that a reused PID is left alone.
+    def reap(pids):
+        import signal
+
+        killed = []
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    if not handle.read().startswith(b"ray::"):
+                        continue
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except OSError:
+                continue
+        return killed
+
+    return reap
+
+
+def reap_job_actors(timeout_s: float = 60.0) -> int:
+    """SIGKILL the worker processes of this job's actors on the nodes still alive; returns how many.
+
+    After a node is lost mid-step some actors of the run (blocked on the dead peer) do not exit when
+    the job ends, although Ray already lists them dead: they would hold the cluster's memory."""
+    import ray
+    from ray._private import state
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    job = ray.get_runtime_context().get_job_id()
+    alive = {offer.node_id for offer in node_offers(ray.nodes())}
+    by_node: dict[str, list[int]] = {}
+    for actor in state.actors().values():
+        node = (actor.get("Address") or {}).get("NodeID")
+        if actor.get("JobID") == job and node in alive and actor.get("Pid"):
+            by_node.setdefault(node, []).append(int(actor["Pid"]))
+    reap = ray.remote(num_cpus=0)(_reaper_function())
+    refs = [
+        reap.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(pids)
+        for node, pids in by_node.items()
+    ]
+    try:
+        return sum(len(killed) for killed in ray.get(refs, timeout=timeout_s))
+    except ray.exceptions.RayError:
+        return 0
 
 
 def wait_for_nodes(address: str, count: int, timeout_s: float, poll_s: float = 2.0) -> list[NodeOffer]:

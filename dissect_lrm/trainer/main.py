@@ -376,9 +376,10 @@ def _local_offer(ray_init) -> cluster.NodeOffer:
     return cluster.NodeOffer("local", "this machine", float(gpus), float(cpus or os.cpu_count() or 1))
 
 
-def prepare_cluster(config: DictConfig) -> None:
+def prepare_cluster(config: DictConfig) -> list[str]:
     """Attach to ``RAY_ADDRESS`` / ``ray_kwargs.ray_init.address`` after checking that cluster, or check
-    that the local Ray verl starts can hold the trainer's placement groups."""
+    that the local Ray verl starts can hold the trainer's placement groups. Returns the ids of the
+    cluster's alive nodes (none for a local Ray)."""
     ray_init = config.ray_kwargs.ray_init
     nnodes, n_gpus = int(config.trainer.nnodes), int(config.trainer.n_gpus_per_node)
     address = cluster.cluster_address(ray_init)
@@ -387,15 +388,16 @@ def prepare_cluster(config: DictConfig) -> None:
         if problem:
             hint = "; to span nodes, attach to a Ray cluster with RAY_ADDRESS=host:port" if nnodes > 1 else ""
             raise ConfigurationError(f"the local Ray (ray_kwargs.ray_init): {problem}{hint}")
-        return
+        return []
     announce_phase("checking ray cluster")
     plain_init = OmegaConf.to_container(ray_init, resolve=True)
     try:
-        cluster.check_cluster(address, plain_init, nnodes, n_gpus)
+        offers = cluster.check_cluster(address, plain_init, nnodes, n_gpus)
     except cluster.ClusterError as error:
         raise ConfigurationError(str(error)) from error
     with open_dict(config):
         config.ray_kwargs.ray_init = cluster.attach_kwargs(plain_init, address)
+    return [offer.node_id for offer in offers]
 
 
 def run(config: DictConfig) -> None:
@@ -426,15 +428,18 @@ def run(config: DictConfig) -> None:
             "dissect-lrm extends verl's v1 trainer; trainer.use_v1=false is not supported"
         )
 
-    prepare_cluster(config)
+    cluster_nodes = prepare_cluster(config)
     announce_phase("starting ray")
     try:
         run_ppo(config, task_runner_class=TaskRunnerV1)
     except Exception as error:
         if not ray.is_initialized():
             raise ConfigurationError(f"Ray failed to start: {type(error).__name__}: {error}") from error
-        lost = cluster.lost_nodes_message(error)
+        lost = cluster.lost_nodes_message(error, cluster_nodes) if cluster_nodes else None
         if lost:
+            reaped = cluster.reap_job_actors()
+            if reaped:
+                print(f"dissect-lrm: stopped {reaped} leftover Ray worker(s) of this run", file=sys.stderr)
             raise NodeLostError(lost) from error
         raise
     announce_phase("finished")

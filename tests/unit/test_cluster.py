@@ -180,17 +180,39 @@ def test_local_ray_without_room_for_the_nodes_is_refused_before_start(monkeypatc
     assert config.ray_kwargs.ray_init == {"num_cpus": 8, "num_gpus": 1}
 
 
-def test_lost_node_message_names_the_dead_node_for_ray_death_errors_only(monkeypatch):
+def test_lost_node_message_names_the_dead_node_for_ray_errors_only(monkeypatch):
     import ray
 
-    nodes = [ray_node("a" * 56, "127.0.0.1", 1, 8), ray_node("b" * 56, "127.0.0.2", 1, 4, alive=False)]
+    nodes = [
+        ray_node("a" * 56, "127.0.0.1", 1, 8),
+        ray_node("b" * 56, "127.0.0.2", 1, 4, alive=False),
+        ray_node("c" * 56, "127.0.0.3", 1, 4, alive=False),  # died before this run started
+    ]
     monkeypatch.setattr(ray, "nodes", lambda: nodes)
-    message = cluster.lost_nodes_message(ray.exceptions.ActorDiedError())
-    assert message.startswith(
-        "lost Ray node(s) during training: node bbbbbbbbbbbb (127.0.0.2): 1 GPU, 4 CPU;"
+    started_with = ["a" * 56, "b" * 56]
+    message = cluster.lost_nodes_message(ray.exceptions.ActorDiedError(), started_with, wait_s=0)
+    assert message == (
+        "lost Ray node(s) during training: node bbbbbbbbbbbb (127.0.0.2): 1 GPU, 4 CPU; "
+        "resume from the last checkpoint (trainer.resume_mode=auto) on a healthy cluster"
     )
-    assert "aaaaaaaaaaaa" not in message
-    assert cluster.lost_nodes_message(ValueError("bad batch")) is None
-    # A dead worker reported while no node is dead is not a lost node.
-    monkeypatch.setattr(ray, "nodes", lambda: nodes[:1])
-    assert cluster.lost_nodes_message(ray.exceptions.ActorDiedError()) is None
+    assert cluster.lost_nodes_message(ValueError("bad batch"), started_with, wait_s=0) is None
+    # A Ray error while every node of the run is alive is not a lost node.
+    monkeypatch.setattr(ray, "nodes", lambda: nodes[:1] + nodes[2:])
+    assert cluster.lost_nodes_message(ray.exceptions.ActorDiedError(), started_with, wait_s=0) is None
+
+
+def test_lost_node_message_waits_for_ray_to_declare_the_node_dead(monkeypatch):
+    import ray
+
+    calls = []
+
+    def nodes():
+        calls.append(1)  # alive for the first two looks, dead from the third on
+        return [ray_node("b" * 56, "127.0.0.2", 1, 4, alive=len(calls) < 3)]
+
+    monkeypatch.setattr(ray, "nodes", nodes)
+    message = cluster.lost_nodes_message(
+        ray.exceptions.RayTaskError("f", "tb", RuntimeError("peer closed")), ["b" * 56], wait_s=30, poll_s=0
+    )
+    assert message is not None and "node bbbbbbbbbbbb (127.0.0.2)" in message
+    assert len(calls) == 3

@@ -241,18 +241,23 @@ def test_lost_node_ends_the_run_with_one_message_naming_it(cluster_runs):
 
 
 def test_no_process_of_the_run_outlives_it(cluster_runs):
-    _, _, runs = cluster_runs
+    _, result, runs = cluster_runs
+    # Actor processes are titled ray::<class>; the run's classes are those of Ray's actor table.
+    classes = {actor["class"].rsplit(".", 1)[-1] for actor in result["actors"]}
+    assert {"WorkerDict", "TaskRunnerV1", "HFRolloutServer"} <= classes
     for record in runs.values():
         leftovers = [
             p["cmdline"]
             for p in record["processes_after"]
             if "dissect_lrm.trainer.main" in p["cmdline"]
-            or (p["cmdline"].startswith("ray::") and not p["cmdline"].startswith("ray::IDLE"))
+            or p["cmdline"].split(" ")[0].removeprefix("ray::") in classes
         ]
         assert leftovers == [], record["name"]
-    # The killed node left nothing behind (its raylet's helpers and workers went with it).
+    # The killed raylet is gone, and with it its node's agents (one pair is left: the head's).
     lost = runs["neg_lost"]
     assert not [p for p in lost["processes_after"] if p["pid"] == lost["killed_pid"]]
+    for agent in ("ray::DashboardAgent", "ray::RuntimeEnvAgent"):
+        assert sum(p["cmdline"].startswith(agent) for p in lost["processes_after"]) == 1, agent
 
 
 def test_resume_on_the_healed_cluster_completes_the_run(cluster_runs):

@@ -3,8 +3,8 @@
 One namespace, one single-node cluster (1 fake GPU, 4 CPUs) whose workers see a dissect_lrm that
 fails to import (a shadow package first on the PYTHONPATH given to ``ray start``), and three launches
 attached to it through RAY_ADDRESS, each of which must stop at start-up with exit 2 and one message:
-too few GPUs for trainer.nnodes=2, the node without our package (launched through an experiment
-script, as users do), and an address nobody answers.
+too few GPUs for trainer.nnodes=2 (launched through an experiment script, as users do), the node
+without our package, and an address nobody answers.
 """
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ launch() {  # name, RAY_ADDRESS, overrides...
     >"$OUT/$name.log" 2>&1
   echo $? >"$OUT/$name.rc"
 }
-launch resources 127.0.0.1:6391 "$@" trainer.nnodes=2 trainer.n_gpus_per_node=1
 # An experiment script attaches the same way (its CPU mode adds a Ray temp dir, which attaching drops).
-RAY_ADDRESS=127.0.0.1:6391 DISSECT_LRM_RAY_CONNECT_TIMEOUT=5 CPU=1 \
-  bash "$ROOT/scripts/train/table1_neg.sh" "hydra.run.dir=$OUT/hydra-script" >"$OUT/package.log" 2>&1
-echo $? >"$OUT/package.rc"
+RAY_ADDRESS=127.0.0.1:6391 DISSECT_LRM_RAY_CONNECT_TIMEOUT=5 CPU=1 bash "$ROOT/scripts/train/table1_neg.sh" \
+  trainer.nnodes=2 "hydra.run.dir=$OUT/hydra-script" >"$OUT/resources.log" 2>&1
+echo $? >"$OUT/resources.rc"
+# Run from another directory than the checkout: Ray puts the driver's working directory on the
+# workers' sys.path, which would let them import the checkout past the shadow package.
+launch package 127.0.0.1:6391 "$@" trainer.nnodes=1 trainer.n_gpus_per_node=1
 launch address 127.0.0.1:6392 "$@"
 "$ray" stop --force >/dev/null 2>&1
 """

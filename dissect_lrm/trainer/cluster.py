@@ -287,10 +287,14 @@ NODE_LOSS_WAIT_S = 30.0
 
 
 def lost_nodes_message(
-    error: BaseException, started_with: Sequence[str], wait_s: float = NODE_LOSS_WAIT_S, poll_s: float = 1.0
+    error: BaseException,
+    started_with: Sequence[NodeOffer],
+    wait_s: float = NODE_LOSS_WAIT_S,
+    poll_s: float = 1.0,
 ) -> str | None:
-    """One line naming the node(s) of ``started_with`` (ids alive when the run started) that Ray has
-    marked dead, when ``error`` is a Ray error; None for any other failure (it keeps its traceback).
+    """One line naming the node(s) of ``started_with`` (alive when the run started, with what they
+    offered then: Ray zeroes a dead node's resources) that Ray has marked dead, when ``error`` is a Ray
+    error; None for any other failure (it keeps its traceback).
 
     The first error is often a symptom (a peer's gloo connection closed) that arrives before Ray's
     health checks declare the node dead, hence the bounded wait."""
@@ -301,7 +305,8 @@ def lost_nodes_message(
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            dead = [node for node in dead_nodes(ray.nodes()) if node.node_id in started_with]
+            dead_ids = {node.node_id for node in dead_nodes(ray.nodes())}
+            dead = [offer for offer in started_with if offer.node_id in dead_ids]
         except Exception:  # the head itself may be gone
             return None
         if dead or time.monotonic() >= deadline:

@@ -376,7 +376,7 @@ def _local_offer(ray_init) -> cluster.NodeOffer:
     return cluster.NodeOffer("local", "this machine", float(gpus), float(cpus or os.cpu_count() or 1))
 
 
-def prepare_cluster(config: DictConfig) -> list[str]:
+def prepare_cluster(config: DictConfig) -> list[cluster.NodeOffer]:
     """Attach to ``RAY_ADDRESS`` / ``ray_kwargs.ray_init.address`` after checking that cluster, or check
     that the local Ray verl starts can hold the trainer's placement groups. Returns the ids of the
     cluster's alive nodes (none for a local Ray)."""
@@ -397,7 +397,7 @@ def prepare_cluster(config: DictConfig) -> list[str]:
         raise ConfigurationError(str(error)) from error
     with open_dict(config):
         config.ray_kwargs.ray_init = cluster.attach_kwargs(plain_init, address)
-    return [offer.node_id for offer in offers]
+    return offers
 
 
 def run(config: DictConfig) -> None:

@@ -189,7 +189,7 @@ def test_lost_node_message_names_the_dead_node_for_ray_errors_only(monkeypatch):
         ray_node("c" * 56, "127.0.0.3", 1, 4, alive=False),  # died before this run started
     ]
     monkeypatch.setattr(ray, "nodes", lambda: nodes)
-    started_with = ["a" * 56, "b" * 56]
+    started_with = [NodeOffer("a" * 56, "127.0.0.1", 1, 8), NodeOffer("b" * 56, "127.0.0.2", 1, 4)]
     message = cluster.lost_nodes_message(ray.exceptions.ActorDiedError(), started_with, wait_s=0)
     assert message == (
         "lost Ray node(s) during training: node bbbbbbbbbbbb (127.0.0.2): 1 GPU, 4 CPU; "
@@ -208,11 +208,15 @@ def test_lost_node_message_waits_for_ray_to_declare_the_node_dead(monkeypatch):
 
     def nodes():
         calls.append(1)  # alive for the first two looks, dead from the third on
-        return [ray_node("b" * 56, "127.0.0.2", 1, 4, alive=len(calls) < 3)]
+        # Ray zeroes a dead node's resources: the message uses what it offered at the start.
+        return [ray_node("b" * 56, "127.0.0.2", 0, 0, alive=len(calls) < 3)]
 
     monkeypatch.setattr(ray, "nodes", nodes)
     message = cluster.lost_nodes_message(
-        ray.exceptions.RayTaskError("f", "tb", RuntimeError("peer closed")), ["b" * 56], wait_s=30, poll_s=0
+        ray.exceptions.RayTaskError("f", "tb", RuntimeError("peer closed")),
+        [NodeOffer("b" * 56, "127.0.0.2", 1, 4)],
+        wait_s=30,
+        poll_s=0,
     )
-    assert message is not None and "node bbbbbbbbbbbb (127.0.0.2)" in message
+    assert message is not None and "node bbbbbbbbbbbb (127.0.0.2): 1 GPU, 4 CPU;" in message
     assert len(calls) == 3

@@ -373,7 +373,8 @@ def _local_offer(ray_init) -> cluster.NodeOffer:
 
         gpus = torch.cuda.device_count()
     cpus = ray_init.get("num_cpus")
-    return cluster.NodeOffer("local", "this machine", float(gpus), float(cpus or os.cpu_count() or 1))
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    return cluster.NodeOffer("local", "this machine", float(gpus), float(cpus))
 
 
 def prepare_cluster(config: DictConfig) -> list[cluster.NodeOffer]:
@@ -384,7 +385,10 @@ def prepare_cluster(config: DictConfig) -> list[cluster.NodeOffer]:
     nnodes, n_gpus = int(config.trainer.nnodes), int(config.trainer.n_gpus_per_node)
     address = cluster.cluster_address(ray_init)
     if address is None:
-        problem = cluster.resource_problem([_local_offer(ray_init)], nnodes, n_gpus)
+        offer = _local_offer(ray_init)
+        if offer.gpus < 0 or offer.cpus < 0:
+            return []  # not counts: ray.init says what is wrong with them
+        problem = cluster.resource_problem([offer], nnodes, n_gpus)
         if problem:
             hint = "; to span nodes, attach to a Ray cluster with RAY_ADDRESS=host:port" if nnodes > 1 else ""
             raise ConfigurationError(f"the local Ray (ray_kwargs.ray_init): {problem}{hint}")

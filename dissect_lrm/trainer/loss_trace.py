@@ -29,6 +29,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _ray_node_id() -> str | None:
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
 def _wrap(loss_fn, directory: Path, loss_mode: str):
     @functools.wraps(loss_fn)
     def traced(**kwargs):
@@ -46,6 +52,9 @@ def _wrap(loss_fn, directory: Path, loss_mode: str):
             "clip_ratio_high": getattr(config, "clip_ratio_high", None),
             "global_batch_info": _plain(dict(getattr(config, "global_batch_info", {}) or {})),
             "loss": float(loss.detach()),
+            # Where the call ran: the trainer rank and, under Ray, the node (multi-node tests).
+            "rank": torch.distributed.get_rank() if torch.distributed.is_initialized() else 0,
+            "node_id": _ray_node_id(),
             "metrics": _plain(dict(metrics)),
         }
         torch.save(record, directory / f"{os.getpid()}-{next(_counter):06d}.pt")

@@ -18,6 +18,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from dissect_lrm.trainer import cluster
 from dissect_lrm.trainer.phases import announce_phase
 
 PLUGIN_MODULE = "dissect_lrm.trainer.plugin"
@@ -35,11 +36,20 @@ PASSTHROUGH_ENV = (
     "DISSECT_LRM_REWARD_TIMEOUT",
     "DISSECT_LRM_REWARD_CASCADE",
     "DISSECT_LRM_LOSS_TRACE",
+    "DISSECT_LRM_DEBUG",
+    "VERL_LOGGING_LEVEL",
 )
+# Not passed: PYTHONPATH. On a cluster started elsewhere workers import the dissect_lrm of their node
+# (installed, or a checkout on the PYTHONPATH given to `ray start`); the driver's paths may not exist there.
+DEBUG_ENV = "DISSECT_LRM_DEBUG"
 
 
 class ConfigurationError(ValueError):
     """A user-facing configuration or input problem, reported without a traceback."""
+
+
+class NodeLostError(RuntimeError):
+    """A Ray node of the run died; the message names it (reported without a traceback)."""
 
 
 def runtime_env_vars(config: DictConfig) -> dict[str, str]:
@@ -355,6 +365,45 @@ def prepare_environment(config: DictConfig) -> None:
         }
 
 
+def _local_offer(ray_init) -> cluster.NodeOffer:
+    """What a Ray started by verl on this machine will offer (ray_init's counts, else the hardware)."""
+    gpus = ray_init.get("num_gpus")
+    if gpus is None:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    cpus = ray_init.get("num_cpus")
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    return cluster.NodeOffer("local", "this machine", float(gpus), float(cpus))
+
+
+def prepare_cluster(config: DictConfig) -> list[cluster.NodeOffer]:
+    """Attach to ``RAY_ADDRESS`` / ``ray_kwargs.ray_init.address`` after checking that cluster, or check
+    that the local Ray verl starts can hold the trainer's placement groups. Returns the ids of the
+    cluster's alive nodes (none for a local Ray)."""
+    ray_init = config.ray_kwargs.ray_init
+    nnodes, n_gpus = int(config.trainer.nnodes), int(config.trainer.n_gpus_per_node)
+    address = cluster.cluster_address(ray_init)
+    if address is None:
+        offer = _local_offer(ray_init)
+        if offer.gpus < 0 or offer.cpus < 0:
+            return []  # not counts: ray.init says what is wrong with them
+        problem = cluster.resource_problem([offer], nnodes, n_gpus)
+        if problem:
+            hint = "; to span nodes, attach to a Ray cluster with RAY_ADDRESS=host:port" if nnodes > 1 else ""
+            raise ConfigurationError(f"the local Ray (ray_kwargs.ray_init): {problem}{hint}")
+        return []
+    announce_phase("checking ray cluster")
+    plain_init = OmegaConf.to_container(ray_init, resolve=True)
+    try:
+        offers = cluster.check_cluster(address, plain_init, nnodes, n_gpus)
+    except cluster.ClusterError as error:
+        raise ConfigurationError(str(error)) from error
+    with open_dict(config):
+        config.ray_kwargs.ray_init = cluster.attach_kwargs(plain_init, address)
+    return offers
+
+
 def run(config: DictConfig) -> None:
     """Check inputs, set up the environment and run verl's PPO with our trainer."""
     check_inputs(config)
@@ -383,12 +432,19 @@ def run(config: DictConfig) -> None:
             "dissect-lrm extends verl's v1 trainer; trainer.use_v1=false is not supported"
         )
 
+    cluster_nodes = prepare_cluster(config)
     announce_phase("starting ray")
     try:
         run_ppo(config, task_runner_class=TaskRunnerV1)
     except Exception as error:
         if not ray.is_initialized():
             raise ConfigurationError(f"Ray failed to start: {type(error).__name__}: {error}") from error
+        lost = cluster.lost_nodes_message(error, cluster_nodes) if cluster_nodes else None
+        if lost:
+            reaped = cluster.reap_job_actors()
+            if reaped:
+                print(f"dissect-lrm: stopped {reaped} leftover Ray worker(s) of this run", file=sys.stderr)
+            raise NodeLostError(lost) from error
         raise
     announce_phase("finished")
 
@@ -397,9 +453,11 @@ def run(config: DictConfig) -> None:
 def main(config: DictConfig) -> None:
     try:
         run(config)
-    except ConfigurationError as error:
+    except (ConfigurationError, NodeLostError) as error:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
         print(f"dissect-lrm: error: {error}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        sys.exit(2 if isinstance(error, ConfigurationError) else 1)
 
 
 if __name__ == "__main__":

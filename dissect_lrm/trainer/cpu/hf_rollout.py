@@ -279,9 +279,20 @@ class HFRolloutReplica(RolloutReplica):
 class HFServerAdapter(BaseRollout):
     """Lives in verl's hybrid trainer worker; forwards weight updates to the replica's server actor."""
 
-    def __init__(self, config, model_config, device_mesh, replica_rank: int = 0, **_kwargs: Any) -> None:
+    def __init__(self, config, model_config, device_mesh, replica_rank: int = -1, **_kwargs: Any) -> None:
         super().__init__(config, model_config, device_mesh)
-        self.replica_rank = replica_rank
+        # Trainer ranks map onto replicas as verl lays them out: consecutive blocks of one replica's
+        # world size (tp x dp x pp). With several replicas (e.g. one per node), each block's first rank
+        # feeds its own replica; otherwise replicas past the first would keep the initial weights.
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        replica_world = max(
+            1,
+            int(config.tensor_model_parallel_size)
+            * int(getattr(config, "data_parallel_size", 1) or 1)
+            * int(getattr(config, "pipeline_model_parallel_size", 1) or 1),
+        )
+        self.replica_rank = rank // replica_world if replica_rank < 0 else replica_rank
+        self.is_replica_leader = rank % replica_world == 0
         self._server = None
 
     def _server_handle(self):
@@ -302,7 +313,7 @@ class HFServerAdapter(BaseRollout):
         for name, tensor in weights:
             full = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
             state_dict[name] = full.detach().to("cpu", torch.float32).clone()
-        if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
+        if self.is_replica_leader:
             await self._server_handle().load_weights.remote(
                 state_dict, global_steps=kwargs.get("global_steps")
             )

@@ -49,7 +49,7 @@ class DemoSettings:
     steps: int = 30
     batch_size: int = 8
     rollout_n: int = 8
-    lr: float = 1e-3
+    lr: float = 1e-4
     eval_runs: int = 8
     eval_problems: int = 64
     warm_start_steps: int = 170
@@ -100,8 +100,9 @@ def split_problems(problems, heldout_count: int, seed: int = 0):
     return heldout, [p for p in problems if p.problem_id not in chosen]
 
 
-def training_overrides(kit, workdir: Path, steps: int, batch_size: int = 8, n: int = 8, lr: float = 1e-3):
-    """GRPO on the tiny model and synthetic task with the CPU preset (the embedded default run)."""
+def training_overrides(kit, workdir: Path, steps: int, batch_size: int = 8, n: int = 4, lr: float = 2e-4):
+    """GRPO on the tiny model and synthetic task with the CPU preset. The defaults are the small run the e2e
+    tests and benchmarks use; the demo passes its own sizes and learning rate."""
     return [
         "+preset=cpu",
         f"data.train_files={kit.train_parquet}",

@@ -41,6 +41,8 @@ STEP_METRICS = (
     ("kept negative samples", "dissect/filter/kept_neg_samples"),
 )
 COLOURS = {BEFORE: "#7f7f7f", "both": "#1f77b4", "neg": "#d62728", "pos": "#2ca02c"}
+# Marker and line style per mode too, so that curves lying on top of each other stay visible.
+STYLES = {BEFORE: ("D", "-"), "both": ("o", "-"), "neg": ("s", "--"), "pos": ("^", ":")}
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,7 @@ def plot(rows, series_by_mode, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(2, 4, figsize=(17, 7.5))
     panels = list(axes.flat)
@@ -312,16 +315,22 @@ def plot(rows, series_by_mode, path: Path) -> Path:
         for mode in MODES:
             series = series_by_mode.get(mode)
             if series:
-                ax.plot(series["step"], series[title], marker=".", color=COLOURS[mode], label=mode)
+                marker, line = STYLES[mode]
+                ax.plot(series["step"], series[title], marker=marker, linestyle=line, markersize=4,
+                        color=COLOURS[mode], label=mode)  # fmt: skip
         ax.set_title(title)
         ax.set_xlabel("GRPO step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     ax = panels[6]
     for row in rows:
         mode = row["name"].removeprefix("GRPO ")
         ks = sorted(row["pass_at_k"])
-        ax.plot(ks, [row["pass_at_k"][k] for k in ks], marker="o", color=COLOURS[mode], label=row["name"])
+        marker, line = STYLES[mode]
+        ax.plot(ks, [row["pass_at_k"][k] for k in ks], marker=marker, linestyle=line, color=COLOURS[mode],
+                label=row["name"])  # fmt: skip
     ax.set_title("held-out pass@k")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("k")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
@@ -335,7 +344,7 @@ def plot(rows, series_by_mode, path: Path) -> Path:
                color=COLOURS[mode], label=row["name"])  # fmt: skip
         ax.bar(index + width / 2, row["train_pass1"], width, color=COLOURS[mode], alpha=0.4, hatch="//")
     ax.set_xticks(range(len(rows)), [row["name"].removeprefix("GRPO ") for row in rows])
-    ax.set_title("avg pass@1: held-out (95% CI) | train split (hatched)")
+    ax.set_title("avg pass@1: held-out, 95% CI; train (hatched)")
     ax.set_ylim(0, 1)
     fig.suptitle("Tiny-model GRPO keeping both / negative-only / positive-only samples")
     fig.tight_layout()

@@ -351,7 +351,7 @@ def plot(rows, series_by_mode, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # What was drawn, in the PNG's text chunks: lets a test (or a reader's tool) check the panels.
     labels = [label.removeprefix("GRPO ") for label in panels[6].get_legend_handles_labels()[1]]
-    metadata = {"Panels": "; ".join(ax.get_title() for ax in panels), "Legend": ", ".join(labels)}
+    metadata = {"Panels": " | ".join(ax.get_title() for ax in panels), "Legend": ", ".join(labels)}
     fig.savefig(path, dpi=90, metadata=metadata)
     plt.close(fig)
     return path

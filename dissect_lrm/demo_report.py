@@ -33,8 +33,9 @@ class Comparison:
     p: float | None = None
     test: str = ""
 
-    def describe(self, scale: float = 100.0, unit: str = " pts") -> str:
-        text = f"{self.diff * scale:+.1f}{unit} [{self.low * scale:+.1f}, {self.high * scale:+.1f}]"
+    def describe(self, scale: float = 100.0, unit: str = " pts", digits: int = 1) -> str:
+        d, lo, hi = self.diff * scale, self.low * scale, self.high * scale
+        text = f"{d:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
         if self.p is not None:
             text += f", p={format_p(self.p)}"
         return text + (f" ({self.test})" if self.test else "")
@@ -145,7 +146,7 @@ def judge_claims(
         Claim(
             "negative samples keep the policy's entropy (neg and both above pos)",
             combine([directional_verdict(ent_neg), directional_verdict(ent_both)]),
-            f"neg - pos: {ent_neg.describe(1.0, '')}; both - pos: {ent_both.describe(1.0, '')}",
+            f"neg - pos: {ent_neg.describe(1.0, '', 3)}; both - pos: {ent_both.describe(1.0, '', 3)}",
         ),
         Claim(
             f"negative samples keep pass@{large_k} (neg above pos)",

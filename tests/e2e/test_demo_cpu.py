@@ -65,7 +65,7 @@ def test_figure_is_a_png_with_every_panel(demo):
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = Image.open(figure)
     assert image.width > 1200 and image.height > 500
-    panels = image.info["Panels"].split("; ")
+    panels = image.info["Panels"].split(" | ")
     assert panels == [
         "training accuracy", "policy entropy", "mean response length (tokens)",
         "zero-advantage groups (share)", "kept positive samples", "kept negative samples",

@@ -111,7 +111,7 @@ def test_figure_is_a_png_with_all_panels_and_one_colour_per_mode(tmp_path):
     path = plot(rows, series, tmp_path / "fig.png")
     image = Image.open(path)
     assert image.info["Legend"] == "before, both, neg, pos"
-    assert len(image.info["Panels"].split("; ")) == 8
+    assert len(image.info["Panels"].split(" | ")) == 8
     pixels = image.convert("RGB")
     colours = set(pixels.getdata())
     # The four mode colours (before grey, both blue, neg red, pos green) are all drawn.

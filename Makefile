@@ -6,10 +6,10 @@ PY := $(VENV)/bin/python
 .PHONY: setup demo test lint lock
 
 setup:
-	bash scripts/setup_env.sh
+	@bash scripts/setup_env.sh
 
 demo: setup
-	$(PY) -m dissect_lrm.cli demo
+	@$(PY) -m dissect_lrm.cli demo
 
 test:
 	bash scripts/test.sh

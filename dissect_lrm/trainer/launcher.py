@@ -108,12 +108,13 @@ def run_training(
     extra_env: dict[str, str] | None = None,
     metrics_file: str = "metrics.jsonl",
     echo: bool = False,
+    on_line: Callable[[str], object] | None = None,
 ) -> TrainingRun:
     """Run ``python -m dissect_lrm.trainer.main <overrides>`` in ``workdir``, isolated and bounded.
 
     Metrics go to ``workdir/metrics_file`` through verl's file logger (add ``file`` to
     ``trainer.logger``); the HF cache stays under ``workdir``; Ray's session files go to a short-lived
-    temporary directory, removed afterwards.
+    temporary directory, removed afterwards. ``on_line`` sees every output line as it comes (progress).
     """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,7 @@ def run_training(
     )  # fmt: skip
     try:
         returncode, output, timed_out = run_bounded(
-            command, cwd=workdir, env=env, timeout_s=timeout_s, echo=echo
+            command, cwd=workdir, env=env, timeout_s=timeout_s, echo=echo, sink=on_line
         )
     finally:
         shutil.rmtree(ray_dir, ignore_errors=True)

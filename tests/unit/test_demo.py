@@ -1,50 +1,135 @@
-"""Pieces of the CPU demo that do not need a training run: benchmark file, table, figure."""
+"""Pieces of the CPU demo that do not need a training run: splits, benchmark files, curves, figure, CLI."""
 
 from __future__ import annotations
 
 import json
+import math
 
-import matplotlib.image as mpimg
+from PIL import Image
 
-from dissect_lrm.demo import format_table, plot, write_heldout_benchmark
+from dissect_lrm.cli import build_parser
+from dissect_lrm.demo import (
+    QUICK,
+    all_problems,
+    plot,
+    split_problems,
+    step_series,
+    write_heldout_benchmark,
+)
+from dissect_lrm.demo_report import Comparison
 from dissect_lrm.eval.benchmarks import load_benchmark
-from dissect_lrm.tiny.task import make_problems
 
 
-def _results():
-    return {
-        "0_before": {
-            "avg_pass1": {"mean": 0.25, "ci": {"low": 0.2, "high": 0.3}},
-            "pass_at_k": {"4": 0.5},
-            "problems_x_runs": [64, 8],
-            "errors": 0,
-        },
-        "grpo_both": {
-            "avg_pass1": {"mean": 0.4, "ci": {"low": 0.35, "high": 0.45}},
-            "pass_at_k": {"4": 0.7},
-            "problems_x_runs": [64, 8],
-            "errors": 1,
-        },
+def test_every_problem_once_with_its_answer():
+    problems = all_problems()
+    assert len(problems) == 10 * 2 * 10
+    assert len({p.question for p in problems}) == 200
+    by_question = {p.question: p.answer for p in problems}
+    assert by_question["What is 7 + 8?"] == "15"
+    assert by_question["What is 3 - 9?"] == "-6"
+    assert by_question["What is 0 - 0?"] == "0"
+
+
+def test_heldout_is_a_seeded_disjoint_draw():
+    heldout, train = split_problems(all_problems(), heldout_count=64)
+    assert (len(heldout), len(train)) == (64, 200 - 64)
+    assert not {p.problem_id for p in heldout} & {p.problem_id for p in train}
+    assert {p.problem_id for p in heldout} | {p.problem_id for p in train} == {
+        p.problem_id for p in all_problems()
     }
+    again, _ = split_problems(all_problems(), heldout_count=64)
+    assert [p.problem_id for p in again] == [p.problem_id for p in heldout]
+    other, _ = split_problems(all_problems(), heldout_count=64, seed=1)
+    assert [p.problem_id for p in other] != [p.problem_id for p in heldout]
 
 
 def test_heldout_benchmark_loads_in_the_eval_schema(tmp_path):
-    problems = make_problems(5, seed=777)
+    problems = all_problems()[:5]
     path = write_heldout_benchmark(tmp_path / "b.jsonl", problems)
     benchmark = load_benchmark(path)
     assert [p.answers for p in benchmark.problems] == [(p.answer,) for p in problems]
     assert json.loads(path.read_text().splitlines()[0])["problem"] == problems[0].question
 
 
-def test_table_lists_every_model_in_order():
-    table = format_table(_results(), ["0_before", "grpo_both"])
-    lines = table.splitlines()
-    assert lines[2].startswith("| 0_before | 0.250 | [0.200, 0.300] | 0.500 | 64x8 | 0 |")
-    assert lines[3].startswith("| grpo_both | 0.400 | [0.350, 0.450] | 0.700 | 64x8 | 1 |")
+def _metrics(filtered: bool):
+    records = {}
+    for step, (correct, all_right, all_wrong) in enumerate([(5, 0.25, 0.5), (9, 0.5, 0.125)], start=1):
+        record = {
+            "dissect/acc/mean": correct / 16,
+            "actor/entropy": 1.0 / step,
+            "response_length/mean": 10.0 + step,
+            "dissect/groups/all_correct_frac": all_right,
+            "dissect/groups/all_wrong_frac": all_wrong,
+            "dissect/samples/correct": correct,
+            "dissect/samples/total": 16,
+        }
+        if filtered:  # a pos-only run: the filter logged what it kept
+            record.update(
+                {"dissect/filter/kept_pos_samples": correct, "dissect/filter/kept_neg_samples": 0.0}
+            )
+        records[step] = record
+    return records
 
 
-def test_figure_is_a_non_empty_png(tmp_path):
-    path = plot(_results(), ["0_before", "grpo_both"], tmp_path / "fig.png")
-    image = mpimg.imread(path)
-    assert image.shape[0] > 100 and image.shape[1] > 100
-    assert image[..., :3].std() > 0  # not a blank canvas
+def test_step_series_reads_the_logged_metrics():
+    series = step_series(_metrics(filtered=True))
+    assert series["step"] == [1.0, 2.0]
+    assert series["training accuracy"] == [5 / 16, 9 / 16]
+    assert series["policy entropy"] == [1.0, 0.5]
+    assert series["mean response length (tokens)"] == [11.0, 12.0]
+    assert series["zero-advantage groups (share)"] == [0.75, 0.625]
+    assert series["kept positive samples"] == [5.0, 9.0]
+    assert series["kept negative samples"] == [0.0, 0.0]
+
+
+def test_step_series_of_a_run_without_filter_keeps_every_sample():
+    series = step_series(_metrics(filtered=False))
+    assert series["kept positive samples"] == [5.0, 9.0]
+    assert series["kept negative samples"] == [11.0, 7.0]
+
+
+def test_step_series_marks_a_missing_metric_as_nan():
+    records = _metrics(filtered=True)
+    del records[2]["actor/entropy"]
+    assert math.isnan(step_series(records)["policy entropy"][1])
+
+
+def _row(name, mean):
+    return {
+        "name": name,
+        "heldout_pass1": mean,
+        "heldout_ci": (mean - 0.1, mean + 0.1),
+        "pass_at_k": {1: mean, 2: mean + 0.1, 3: mean + 0.15, 4: mean + 0.2},
+        "train_pass1": mean + 0.05,
+        "vs_before": None if name == "before" else Comparison(0.1, 0.0, 0.2, p=0.05),
+    }
+
+
+def test_figure_is_a_png_with_all_panels_and_one_colour_per_mode(tmp_path):
+    rows = [_row("before", 0.3), _row("GRPO both", 0.4), _row("GRPO neg", 0.35), _row("GRPO pos", 0.45)]
+    series = {mode: step_series(_metrics(filtered=mode != "both")) for mode in ("both", "neg", "pos")}
+    path = plot(rows, series, tmp_path / "fig.png")
+    image = Image.open(path)
+    assert image.info["Legend"] == "before, both, neg, pos"
+    assert len(image.info["Panels"].split(" | ")) == 8
+    pixels = image.convert("RGB")
+    colours = set(pixels.getdata())
+    # The four mode colours (before grey, both blue, neg red, pos green) are all drawn.
+    for rgb in [(0x7F, 0x7F, 0x7F), (0x1F, 0x77, 0xB4), (0xD6, 0x27, 0x28), (0x2C, 0xA0, 0x2C)]:
+        assert rgb in colours, rgb
+
+
+def test_quick_option_picks_small_sizes_and_explicit_options_win(monkeypatch):
+    captured = {}
+    monkeypatch.setattr(
+        "dissect_lrm.demo.run_demo", lambda settings: captured.setdefault("s", settings) and 0
+    )
+    args = build_parser().parse_args(["demo", "--quick", "--steps", "3", "--output-dir", "x"])
+    args.func(args)
+    settings = captured["s"]
+    assert settings.steps == 3  # given explicitly
+    assert settings.eval_runs == QUICK["eval_runs"] and settings.warm_start_steps == QUICK["warm_start_steps"]
+    args = build_parser().parse_args(["demo", "--output-dir", "x"])
+    captured.clear()
+    args.func(args)
+    assert captured["s"].steps == 30 and captured["s"].eval_runs == 8  # the defaults

@@ -64,7 +64,7 @@ def main() -> None:
     root = Path(args.workdir or tempfile.mkdtemp(prefix="dissect_vllm_cpu_"))
     kit_dir = root / "kit"
     if (kit_dir / "model" / "config.json").is_file():  # a kit built by an earlier run in --workdir
-        kit = TinyKit(kit_dir / "model", kit_dir / "data" / "train.parquet", kit_dir / "data" / "val.parquet")
+        kit = TinyKit.at(kit_dir)
     else:
         kit = build_tiny_kit(kit_dir, warm_start_steps=300)
     if not args.skip_training:

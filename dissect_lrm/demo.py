@@ -361,8 +361,8 @@ def benchmark_path(kit_dir: Path, split: str) -> Path:
     return kit_dir / "benchmarks" / f"{SPLIT_FILES[split]}.jsonl"
 
 
-def write_splits(kit_dir: Path, eval_problems: int) -> tuple[Path, Path]:
-    """The held-out and training-split benchmarks and the RL parquet files; returns (train, val) parquet."""
+def write_splits(kit_dir: Path, eval_problems: int) -> None:
+    """The held-out and training-split benchmarks and the kit's RL parquet files."""
     import random
 
     from dissect_lrm.tiny.task import write_verl_parquet
@@ -371,8 +371,11 @@ def write_splits(kit_dir: Path, eval_problems: int) -> tuple[Path, Path]:
     write_benchmark(benchmark_path(kit_dir, "heldout"), heldout, SPLIT_FILES["heldout"])
     train_sample = random.Random(1).sample(train, min(eval_problems, len(train)))
     write_benchmark(benchmark_path(kit_dir, "train"), train_sample, SPLIT_FILES["train"])
-    train_parquet = write_verl_parquet(train, kit_dir / "data" / "train.parquet", "train")
-    return train_parquet, write_verl_parquet(heldout[:8], kit_dir / "data" / "val.parquet", "test")
+    from dissect_lrm.tiny import TinyKit
+
+    kit = TinyKit.at(kit_dir)
+    write_verl_parquet(train, kit.train_parquet, "train")
+    write_verl_parquet(heldout[:8], kit.val_parquet, "test")
 
 
 def build_kit(kit_dir: Path, settings: DemoSettings):
@@ -383,8 +386,9 @@ def build_kit(kit_dir: Path, settings: DemoSettings):
     from dissect_lrm.tiny.task import make_problems
     from dissect_lrm.tiny.tokenizer import build_tokenizer
 
-    model_dir = kit_dir / "model"
-    train_parquet, val_parquet = write_splits(kit_dir, settings.eval_problems)
+    kit = TinyKit.at(kit_dir)
+    model_dir = kit.model_dir
+    write_splits(kit_dir, settings.eval_problems)
     with quiet(settings.verbose):
         tokenizer = build_tokenizer(model_dir)
         build_model(model_dir, tokenizer)
@@ -400,7 +404,7 @@ def build_kit(kit_dir: Path, settings: DemoSettings):
             on_step=lambda step, loss: progress.update(1),
         )
     progress.close()
-    return TinyKit(model_dir, train_parquet, val_parquet)
+    return kit
 
 
 def train_mode(kit, mode: str, run_dir: Path, settings: DemoSettings) -> int:
@@ -470,7 +474,7 @@ def run_demo(settings: DemoSettings) -> int:
     torch.set_num_threads(1)  # a tiny model: more threads only contend on a 2-core machine
     if (kit_dir / "model" / "model.safetensors").is_file():
         # A re-run resumes: the kit, finished training runs and complete evaluation stores are reused.
-        kit = TinyKit(kit_dir / "model", kit_dir / "data" / "train.parquet", kit_dir / "data" / "val.parquet")
+        kit = TinyKit.at(kit_dir)
     else:
         shutil.rmtree(workdir / "eval", ignore_errors=True)  # stores of another model must not be reused
         kit = build_kit(kit_dir, settings)

@@ -84,7 +84,7 @@ def _shared_kit(tmp_path_factory, name: str, **options):
         if not done.is_file():
             build_tiny_kit(kit_dir, **options)
             done.write_text("built\n")
-    return TinyKit(kit_dir / "model", kit_dir / "data" / "train.parquet", kit_dir / "data" / "val.parquet")
+    return TinyKit.at(kit_dir)
 
 
 @pytest.fixture(scope="session")

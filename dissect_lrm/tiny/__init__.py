@@ -18,6 +18,12 @@ class TinyKit:
     train_parquet: Path
     val_parquet: Path
 
+    @classmethod
+    def at(cls, out_dir: str | Path) -> TinyKit:
+        """The kit that ``build_tiny_kit(out_dir, ...)`` builds (its layout under ``out_dir``)."""
+        out_dir = Path(out_dir)
+        return cls(out_dir / "model", out_dir / "data" / "train.parquet", out_dir / "data" / "val.parquet")
+
 
 def build_tiny_kit(
     out_dir: str | Path,
@@ -38,20 +44,14 @@ def build_tiny_kit(
     from dissect_lrm.tiny.model import build_model
     from dissect_lrm.tiny.tokenizer import build_tokenizer
 
-    out_dir = Path(out_dir)
-    model_dir = out_dir / "model"
-    tokenizer = build_tokenizer(model_dir)
-    build_model(model_dir, tokenizer, hidden_size=hidden_size, seed=seed)
+    kit = TinyKit.at(out_dir)
+    tokenizer = build_tokenizer(kit.model_dir)
+    build_model(kit.model_dir, tokenizer, hidden_size=hidden_size, seed=seed)
     if warm_start_steps > 0:
         from dissect_lrm.tiny.sft import warm_start
 
-        warm_start(model_dir, make_problems(2000, seed=seed + 10_000), steps=warm_start_steps, seed=seed)
+        warm_start(kit.model_dir, make_problems(2000, seed=seed + 10_000), steps=warm_start_steps, seed=seed)
     problems = make_problems(train_size + val_size, seed=seed)
-    train = write_verl_parquet(
-        problems[:train_size],
-        out_dir / "data" / "train.parquet",
-        "train",
-        offline_solutions=offline_solutions,
-    )
-    val = write_verl_parquet(problems[train_size:], out_dir / "data" / "val.parquet", "test")
-    return TinyKit(model_dir=model_dir, train_parquet=train, val_parquet=val)
+    write_verl_parquet(problems[:train_size], kit.train_parquet, "train", offline_solutions=offline_solutions)
+    write_verl_parquet(problems[train_size:], kit.val_parquet, "test")
+    return kit

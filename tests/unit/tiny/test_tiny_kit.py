@@ -77,3 +77,24 @@ def test_kit_command_takes_output_dir_and_the_old_spelling_with_a_warning(tmp_pa
     with pytest.warns(FutureWarning, match="--out-dir is deprecated; use --output-dir"):
         assert kit_main(["--out-dir", str(tmp_path / "new"), *kit, "--reuse"]) == 0
     assert "warning: --out-dir is deprecated; use --output-dir" in capsys.readouterr().err
+
+
+def test_offline_parquet_is_complete_and_leaves_nothing_aside(tmp_path):
+    """The offline-solutions parquet is written aside and renamed: the file holds every training row with
+    its worked solution, and no partial file stays behind."""
+    import pandas as pd
+
+    from dissect_lrm.tiny import build_tiny_kit
+    from dissect_lrm.tiny.__main__ import OFFLINE_TRAIN, write_offline_parquet
+    from dissect_lrm.tiny.task import make_problems
+
+    build_tiny_kit(tmp_path, train_size=5, val_size=2, seed=3)
+    path = write_offline_parquet(tmp_path, seed=3)
+    assert path == tmp_path / "data" / OFFLINE_TRAIN
+    frame = pd.read_parquet(path)
+    assert [list(solutions) for solutions in frame["offline_solutions"]] == [
+        [problem.solution] for problem in make_problems(5, seed=3)
+    ]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == sorted(
+        ["train.parquet", "val.parquet", OFFLINE_TRAIN]
+    )

@@ -99,12 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         "print the table and save a figure.",
     )
     add_output_dir_argument(demo, "workdir", required=False, default="runs/demo", old=("--workdir",), help="where the kit, logs, checkpoints, stores and the figure go (default runs/demo)")  # fmt: skip
-    demo.add_argument("--steps", type=int, default=None, help="GRPO steps per training run (default 30)")
+    demo.add_argument("--steps", type=int, default=None, help="GRPO steps per training run (default 15)")
     demo.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="problems per GRPO step (default 8)")  # fmt: skip
     demo.add_argument("--rollout-n", dest="rollout_n", type=int, default=None, help="samples per problem in GRPO (default 8)")  # fmt: skip
     demo.add_argument("--eval-runs", type=int, default=None, help="sampled runs per evaluated problem; pass@k for k up to it (default 8)")  # fmt: skip
     demo.add_argument("--eval-problems", type=int, default=None, help="problems per evaluated split, held-out and training (default 64)")  # fmt: skip
-    demo.add_argument("--warm-start-steps", type=int, default=None, help="supervised warm-start steps (default 170)")  # fmt: skip
+    demo.add_argument("--warm-start-steps", type=int, default=None, help="supervised warm-start steps (default 600)")  # fmt: skip
     demo.add_argument("--quick", action="store_true", help="tiny sizes (2 GRPO steps, 8 problems x 4 runs, ...): a smoke test, not a result")  # fmt: skip
     renamed(demo, "--timeout-s", "--timeout", dest="timeout", metavar="S", type=float, default=900, help="wall-clock limit of each training run in seconds (default 900)")  # fmt: skip
     demo.add_argument(

@@ -48,13 +48,14 @@ STYLES = {BEFORE: ("D", "-"), "both": ("o", "-"), "neg": ("s", "--"), "pos": ("^
 @dataclass(frozen=True)
 class DemoSettings:
     workdir: Path
-    steps: int = 30
+    steps: int = 15
     batch_size: int = 8
     rollout_n: int = 8
     lr: float = 1e-4
     eval_runs: int = 8
     eval_problems: int = 64
-    warm_start_steps: int = 170
+    warm_start_steps: int = 600
+    careful_share: float = 0.35
     timeout_s: float = 900
     figure: Path | None = None  # default: <workdir>/demo_posneg.png
     verbose: bool = False
@@ -88,6 +89,33 @@ def all_problems(max_operand: int = 9):
                     )
                 )
     return problems
+
+
+def warm_start_corpus(problems, careful_share: float, seed: int = 7):
+    """The supervised corpus: each problem once, as a *careful* worked solution ("a + b = r", then the
+    boxed r) with probability ``careful_share``, else as a *hasty* one (the boxed answer at once, off by
+    1 to 3). Like a distilled model's mixed traces, the warm-started model holds both behaviours: working
+    the sum out is right most of the time, guessing almost never. RL can then learn something that
+    carries over to problems it never trains on (work it out), as the paper's runs learn reasoning habits.
+    (With careful solutions only, the tiny model's errors are per-problem noise: 30 GRPO steps lowered
+    held-out accuracy, and larger learning rates collapsed the policy.)"""
+    import random
+
+    from dissect_lrm.tiny.task import ArithProblem
+
+    rng = random.Random(seed)
+    corpus = []
+    for problem in problems:
+        if rng.random() < careful_share:
+            corpus.append(problem)
+        else:
+            guess = int(problem.answer) + rng.choice((-3, -2, -1, 1, 2, 3))
+            corpus.append(
+                ArithProblem(
+                    problem.problem_id, problem.question, problem.answer, f"</think>\n\\boxed{{{guess}}}"
+                )
+            )
+    return corpus
 
 
 def split_problems(problems, heldout_count: int, seed: int = 0):
@@ -398,7 +426,7 @@ def build_kit(kit_dir: Path, settings: DemoSettings):
         # overlaps a benchmark's skill: RL then has to sharpen, not teach, as in the paper.
         warm_start(
             model_dir,
-            make_problems(2000, seed=10_000),
+            warm_start_corpus(make_problems(4000, seed=10_000), settings.careful_share),
             steps=settings.warm_start_steps,
             decay=True,
             on_step=lambda step, loss: progress.update(1),
@@ -462,7 +490,7 @@ def run_demo(settings: DemoSettings) -> int:
     kit_dir = workdir / "kit"
     header = (
         f"dissect-lrm demo: warm-start a tiny Qwen2 on a+-b arithmetic ({settings.warm_start_steps} supervised "
-        f"steps), then GRPO through verl's trainer keeping both / negative-only / positive-only samples "
+        f"steps on a mix of careful worked solutions ({settings.careful_share:.0%}) and hasty guesses), then GRPO through verl's trainer keeping both / negative-only / positive-only samples "
         f"({settings.steps} steps of {settings.batch_size} problems x {settings.rollout_n} samples, lr "
         f"{settings.lr:g}), each evaluated on {settings.eval_problems} held-out and {settings.eval_problems} "
         f"training problems x {settings.eval_runs} runs. About {expected_minutes(settings):.0f} min on 2 idle "

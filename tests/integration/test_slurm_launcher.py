@@ -31,7 +31,18 @@ echo "ray@$STUB_NODE $* auth=$RAY_AUTH_MODE:${RAY_AUTH_TOKEN:-}" >>"$STUB_LOG"
 [[ " $* " == *" --block "* ]] && exec sleep 30
 exit 0
 """,
-    "python": 'echo "python@$STUB_NODE $*" >>"$STUB_LOG"',
+    # `cluster wait --nodes N` returns once N raylets have started, as the real barrier does (the
+    # workers' `srun ... ray start` run in the background and may log after the launcher moves on).
+    "python": """
+echo "python@$STUB_NODE $*" >>"$STUB_LOG"
+if [[ " $* " =~ " wait --nodes "([0-9]+) ]]; then
+  for _ in $(seq 200); do
+    (( $(grep -c '^ray@.* start ' "$STUB_LOG") >= BASH_REMATCH[1] )) && exit 0
+    sleep 0.1
+  done
+  exit 1
+fi
+""",
 }
 EXPERIMENT = """#!/usr/bin/env bash
 echo "experiment@$STUB_NODE auth=$RAY_AUTH_MODE:$RAY_AUTH_TOKEN NNODES=$NNODES N_GPUS_PER_NODE=$N_GPUS_PER_NODE RAY_ADDRESS=$RAY_ADDRESS $*" >>"$STUB_LOG"

@@ -14,6 +14,7 @@ from dissect_lrm.demo import (
     plot,
     split_problems,
     step_series,
+    warm_start_corpus,
     write_heldout_benchmark,
 )
 from dissect_lrm.demo_report import Comparison
@@ -28,6 +29,32 @@ def test_every_problem_once_with_its_answer():
     assert by_question["What is 7 + 8?"] == "15"
     assert by_question["What is 3 - 9?"] == "-6"
     assert by_question["What is 0 - 0?"] == "0"
+
+
+def test_warm_start_corpus_mixes_careful_and_hasty_solutions():
+    """Graded by the training reward itself: careful solutions are right and show the working, hasty ones
+    box a wrong answer at once; the careful share is binomial around the setting."""
+    from dissect_lrm.reward.compute_score import compute_score
+    from dissect_lrm.tiny.task import DATA_SOURCE, make_problems
+
+    problems = make_problems(2000, seed=3)
+    corpus = warm_start_corpus(problems, careful_share=0.35, seed=1)
+    assert [c.question for c in corpus] == [p.question for p in problems]
+    careful = 0
+    for problem, entry in zip(problems, corpus, strict=True):
+        acc = compute_score(DATA_SOURCE, entry.solution, problem.answer)["acc"]
+        if entry.solution == problem.solution:
+            careful += 1
+            assert acc == 1.0
+        else:
+            assert entry.solution.startswith("</think>"), entry.solution  # no working before the answer
+            assert acc == 0.0, entry.solution
+            guess = int(entry.solution.split("{")[1].rstrip("}"))
+            assert 1 <= abs(guess - int(problem.answer)) <= 3
+    sd = math.sqrt(2000 * 0.35 * 0.65)
+    assert abs(careful - 700) < 4 * sd, careful
+    assert warm_start_corpus(problems, 0.35, seed=1) == corpus  # seeded
+    assert all(c == p for c, p in zip(warm_start_corpus(problems, 1.0), problems, strict=True))
 
 
 def test_heldout_is_a_seeded_disjoint_draw():

@@ -159,4 +159,5 @@ def test_quick_option_picks_small_sizes_and_explicit_options_win(monkeypatch):
     args = build_parser().parse_args(["demo", "--output-dir", "x"])
     captured.clear()
     args.func(args)
-    assert captured["s"].steps == 30 and captured["s"].eval_runs == 8  # the defaults
+    assert captured["s"].steps == 15 and captured["s"].eval_runs == 8  # the defaults --help states
+    assert captured["s"].warm_start_steps == 600

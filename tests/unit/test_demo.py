@@ -57,13 +57,25 @@ def test_warm_start_corpus_mixes_careful_and_hasty_solutions():
     assert all(c == p for c, p in zip(warm_start_corpus(problems, 1.0), problems, strict=True))
 
 
-def test_heldout_is_a_seeded_disjoint_draw():
+def test_heldout_is_a_seeded_draw_of_harder_problems_disjoint_from_training():
     heldout, train = split_problems(all_problems(), heldout_count=64)
-    assert (len(heldout), len(train)) == (64, 200 - 64)
+    # Enumerated by hand: a + b < 10 has 55 pairs of digits, a - b >= 0 another 55; the other 90 need a
+    # carry or give a negative result.
+    one_char = [
+        (a, op, b)
+        for a in range(10)
+        for b in range(10)
+        for op in "+-"
+        if 0 <= (a + b if op == "+" else a - b) <= 9
+    ]
+    assert len(one_char) == 110
+    assert sorted(p.question for p in train) == sorted(f"What is {a} {op} {b}?" for a, op, b in one_char)
+    assert len(heldout) == 64 and len({p.problem_id for p in heldout}) == 64
     assert not {p.problem_id for p in heldout} & {p.problem_id for p in train}
-    assert {p.problem_id for p in heldout} | {p.problem_id for p in train} == {
-        p.problem_id for p in all_problems()
-    }
+    for problem in heldout:
+        a, op, b = problem.question.removeprefix("What is ").rstrip("?").split()
+        result = int(a) + int(b) if op == "+" else int(a) - int(b)
+        assert result >= 10 or result < 0, problem.question
     again, _ = split_problems(all_problems(), heldout_count=64)
     assert [p.problem_id for p in again] == [p.problem_id for p in heldout]
     other, _ = split_problems(all_problems(), heldout_count=64, seed=1)

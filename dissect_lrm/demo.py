@@ -473,10 +473,10 @@ def train_mode(kit, mode: str, run_dir: Path, settings: DemoSettings) -> int:
 
 
 def expected_minutes(settings: DemoSettings) -> float:
-    """A rough duration on 2 idle cores (measured: ~40 s trainer start-up, ~4 s per step at 8 x 8)."""
+    """A rough duration on 2 idle cores (measured: ~40 s trainer start-up, ~4 s per step at 8 x 8, ~200 evaluated samples per second)."""
     step_s = 4.0 * settings.batch_size * settings.rollout_n / 64
     train_s = len(MODES) * (45 + settings.steps * step_s)
-    eval_s = (len(MODES) + 1) * 2 * (5 + settings.eval_problems * settings.eval_runs * 0.03)
+    eval_s = (len(MODES) + 1) * 2 * (5 + settings.eval_problems * settings.eval_runs * 0.005)
     return (settings.warm_start_steps * 0.07 + train_s + eval_s) / 60
 
 

@@ -369,6 +369,69 @@ def reap_job_actors(timeout_s: float = 60.0) -> int:
         return 0
 
 
+def lost_job_nodes(
+    nodes: Sequence[Mapping], actors: Sequence[Mapping], job: str, started_with: Sequence[NodeOffer]
+) -> list[NodeOffer]:
+    """The nodes of ``started_with`` that Ray now marks dead and that held an actor of ``job``
+    (``ray.nodes()`` and the values of Ray's actor table; an actor keeps its node id after death)."""
+    dead = {node.node_id for node in dead_nodes(nodes)}
+    used = {
+        str((actor.get("Address") or {}).get("NodeID"))
+        for actor in actors
+        if actor.get("JobID") == job
+    }
+    return [offer for offer in started_with if offer.node_id in dead and offer.node_id in used]
+
+
+NODE_WATCH_POLL_S = 2.0
+
+
+class NodeLossWatch:
+    """Ends a run whose cluster lost one of its nodes, instead of letting it wait forever.
+
+    verl's v1 trainer waits for its rollouts in a polling loop that does not notice that the agent-loop
+    workers producing them died with their node, so a run on a cluster that loses a node would hang.
+    This thread of the entry point polls Ray's node and actor tables while the run goes on; once a node
+    that was alive at start and held an actor of this job is marked dead, it stops the job's actors on
+    the nodes still alive (the task runner among them), so that the entry point's wait ends with a Ray
+    error that :func:`lost_nodes_message` then names."""
+
+    def __init__(self, started_with: Sequence[NodeOffer], poll_s: float = NODE_WATCH_POLL_S):
+        import threading
+
+        self.started_with = list(started_with)
+        self.poll_s = poll_s
+        self.lost: list[NodeOffer] = []
+        self.reaped = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="dissect-lrm-node-watch", daemon=True)
+
+    def __enter__(self) -> NodeLossWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.poll_s + 30)
+
+    def _watch(self) -> None:
+        import ray
+        from ray._private import state
+
+        while not self._stop.wait(self.poll_s):
+            if not ray.is_initialized():  # verl's run_ppo connects after this thread starts
+                continue
+            try:
+                job = ray.get_runtime_context().get_job_id()
+                lost = lost_job_nodes(ray.nodes(), list(state.actors().values()), job, self.started_with)
+            except Exception:  # the connection is going away: the run is ending anyway
+                return
+            if lost:
+                self.lost = lost
+                self.reaped = reap_job_actors()
+                return
+
+
 def wait_for_nodes(address: str, count: int, timeout_s: float, poll_s: float = 2.0) -> list[NodeOffer]:
     """Block until ``count`` nodes of the cluster at ``address`` are alive; ClusterError on timeout."""
     import ray

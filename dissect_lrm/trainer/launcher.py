@@ -57,7 +57,7 @@ def isolated(command: list[str]) -> list[str]:
         return command
     return [
         "unshare", "-n", "-p", "-f", "--mount-proc", "--kill-child",
-        "bash", "-c", 'ip link set lo up && exec "$@"', "_", *command,
+        "bash", "-c", 'ip link set lo up && "$@"; exit $?', "_", *command,
     ]  # fmt: skip
 
 

@@ -8,6 +8,7 @@ model path or parquet fails here with one clear message instead of deep inside a
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -434,14 +435,17 @@ def run(config: DictConfig) -> None:
 
     cluster_nodes = prepare_cluster(config)
     announce_phase("starting ray")
+    # On a cluster, a lost node must end the run rather than leave verl waiting for its rollouts.
+    watch = cluster.NodeLossWatch(cluster_nodes) if cluster_nodes else None
     try:
-        run_ppo(config, task_runner_class=TaskRunnerV1)
+        with watch or contextlib.nullcontext():
+            run_ppo(config, task_runner_class=TaskRunnerV1)
     except Exception as error:
         if not ray.is_initialized():
             raise ConfigurationError(f"Ray failed to start: {type(error).__name__}: {error}") from error
         lost = cluster.lost_nodes_message(error, cluster_nodes) if cluster_nodes else None
         if lost:
-            reaped = cluster.reap_job_actors()
+            reaped = cluster.reap_job_actors() + (watch.reaped if watch else 0)
             if reaped:
                 print(f"dissect-lrm: stopped {reaped} leftover Ray worker(s) of this run", file=sys.stderr)
             raise NodeLostError(lost) from error

@@ -220,3 +220,82 @@ def test_lost_node_message_waits_for_ray_to_declare_the_node_dead(monkeypatch):
     )
     assert message is not None and "node bbbbbbbbbbbb (127.0.0.2): 1 GPU, 4 CPU;" in message
     assert len(calls) == 3
+
+
+def ray_actor(job: str, node_id: str, state: str = "ALIVE", pid: int = 100) -> dict:
+    """One value of Ray's actor table (``ray._private.state.actors()``), the fields read plus noise."""
+    return {"JobID": job, "State": state, "Pid": pid, "ActorClassName": "WorkerDict",
+            "Address": {"NodeID": node_id, "IPAddress": "127.0.0.1", "Port": 1}}  # fmt: skip
+
+
+def test_lost_job_nodes_are_dead_nodes_of_the_run_that_held_its_actors():
+    a, b, c, d = ("a" * 56, "b" * 56, "c" * 56, "d" * 56)
+    nodes = [
+        ray_node(a, "127.0.0.1", 1, 8),
+        ray_node(b, "127.0.0.2", 0, 0, alive=False),  # held an actor of this job: lost
+        ray_node(c, "127.0.0.3", 0, 0, alive=False),  # only another job's actor: not this run's loss
+        ray_node(d, "127.0.0.4", 0, 0, alive=False),  # held this job's actor but joined after the start
+    ]
+    actors = [ray_actor("01000000", a), ray_actor("01000000", b, "DEAD"), ray_actor("02000000", c),
+              ray_actor("01000000", d, "DEAD")]  # fmt: skip
+    started_with = [NodeOffer(a, "127.0.0.1", 1, 8), NodeOffer(b, "127.0.0.2", 1, 4), NodeOffer(c, "127.0.0.3", 1, 4)]
+    assert cluster.lost_job_nodes(nodes, actors, "01000000", started_with) == [started_with[1]]
+    assert cluster.lost_job_nodes(nodes[:1], actors, "01000000", started_with) == []
+
+
+class FakeRayTables:
+    """ray.nodes() / the actor table / the job id as the watch thread reads them, with node b dying
+    at the ``dies_at``-th look; records the reaper's calls."""
+
+    def __init__(self, dies_at: int, actor_node: str):
+        self.looks, self.dies_at, self.actor_node, self.reaped = 0, dies_at, actor_node, 0
+
+    def nodes(self):
+        self.looks += 1
+        return [ray_node("a" * 56, "127.0.0.1", 1, 8), ray_node("b" * 56, "127.0.0.2", 1, 4, alive=self.looks < self.dies_at)]
+
+    def actors(self):
+        return {"x": ray_actor("01000000", "a" * 56), "y": ray_actor("01000000", self.actor_node)}
+
+    def reap(self):
+        self.reaped += 1
+        return 3
+
+
+def install(monkeypatch, fake: FakeRayTables) -> None:
+    import types
+
+    import ray
+    from ray._private import state
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "nodes", fake.nodes)
+    monkeypatch.setattr(ray, "get_runtime_context", lambda: types.SimpleNamespace(get_job_id=lambda: "01000000"))
+    monkeypatch.setattr(state, "actors", fake.actors)
+    monkeypatch.setattr(cluster, "reap_job_actors", fake.reap)
+
+
+STARTED_WITH = [NodeOffer("a" * 56, "127.0.0.1", 1, 8), NodeOffer("b" * 56, "127.0.0.2", 1, 4)]
+
+
+def test_node_loss_watch_stops_the_run_once_a_node_of_it_dies(monkeypatch):
+    fake = FakeRayTables(dies_at=3, actor_node="b" * 56)
+    install(monkeypatch, fake)
+    with cluster.NodeLossWatch(STARTED_WITH, poll_s=0.01) as watch:
+        deadline = time.monotonic() + 10
+        while not watch.lost and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # it must stop watching after acting once
+    assert watch.lost == [STARTED_WITH[1]]
+    assert fake.reaped == 1 and watch.reaped == 3
+    assert fake.looks == 3
+
+
+def test_node_loss_watch_ignores_a_dead_node_that_ran_nothing_of_this_job(monkeypatch):
+    fake = FakeRayTables(dies_at=2, actor_node="a" * 56)
+    install(monkeypatch, fake)
+    with cluster.NodeLossWatch(STARTED_WITH, poll_s=0.01) as watch:
+        deadline = time.monotonic() + 10
+        while fake.looks < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert fake.looks >= 20 and watch.lost == [] and fake.reaped == 0

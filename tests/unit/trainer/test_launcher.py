@@ -65,6 +65,29 @@ def test_isolated_command_sees_only_loopback(tmp_path):
     assert interfaces == ["lo"]
 
 
+# A process whose parent exits is adopted by PID 1 of the namespace. Python, as PID 1, would never reap
+# it: a SIGKILLed raylet would stay a zombie, its PID alive to its workers, which then outlive it.
+ORPHAN_THEN_LIST_ZOMBIES = """
+import os, pathlib, subprocess, sys, time
+subprocess.Popen(["bash", "-c", "sleep 0.2 & exit 0"]).wait()  # the sleep is orphaned, then exits
+time.sleep(1.5)
+states = [(p / "stat").read_text().rsplit(")", 1)[1].split()[0] for p in pathlib.Path("/proc").iterdir()
+          if p.name.isdigit()]
+print("pid", os.getpid(), "zombies", states.count("Z"))
+"""
+
+
+@pytest.mark.skipif(not can_isolate_network(), reason="cannot create a network namespace here (needs root)")
+def test_isolated_namespace_reaps_orphaned_processes(tmp_path):
+    code, output, timed_out = run_bounded(
+        isolated([sys.executable, "-c", ORPHAN_THEN_LIST_ZOMBIES]), cwd=tmp_path, env=dict(os.environ), timeout_s=60
+    )
+    assert code == 0 and not timed_out, output
+    pid, zombies = output.split()[1], output.split()[3]
+    assert pid != "1"  # the command is not the namespace's init
+    assert zombies == "0", output
+
+
 def test_timeout_kills_the_whole_process_group(tmp_path):
     marker = tmp_path / "child.pid"
     script = (

@@ -375,11 +375,7 @@ def lost_job_nodes(
     """The nodes of ``started_with`` that Ray now marks dead and that held an actor of ``job``
     (``ray.nodes()`` and the values of Ray's actor table; an actor keeps its node id after death)."""
     dead = {node.node_id for node in dead_nodes(nodes)}
-    used = {
-        str((actor.get("Address") or {}).get("NodeID"))
-        for actor in actors
-        if actor.get("JobID") == job
-    }
+    used = {str((actor.get("Address") or {}).get("NodeID")) for actor in actors if actor.get("JobID") == job}
     return [offer for offer in started_with if offer.node_id in dead and offer.node_id in used]
 
 

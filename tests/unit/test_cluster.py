@@ -238,7 +238,11 @@ def test_lost_job_nodes_are_dead_nodes_of_the_run_that_held_its_actors():
     ]
     actors = [ray_actor("01000000", a), ray_actor("01000000", b, "DEAD"), ray_actor("02000000", c),
               ray_actor("01000000", d, "DEAD")]  # fmt: skip
-    started_with = [NodeOffer(a, "127.0.0.1", 1, 8), NodeOffer(b, "127.0.0.2", 1, 4), NodeOffer(c, "127.0.0.3", 1, 4)]
+    started_with = [
+        NodeOffer(a, "127.0.0.1", 1, 8),
+        NodeOffer(b, "127.0.0.2", 1, 4),
+        NodeOffer(c, "127.0.0.3", 1, 4),
+    ]
     assert cluster.lost_job_nodes(nodes, actors, "01000000", started_with) == [started_with[1]]
     assert cluster.lost_job_nodes(nodes[:1], actors, "01000000", started_with) == []
 
@@ -252,7 +256,10 @@ class FakeRayTables:
 
     def nodes(self):
         self.looks += 1
-        return [ray_node("a" * 56, "127.0.0.1", 1, 8), ray_node("b" * 56, "127.0.0.2", 1, 4, alive=self.looks < self.dies_at)]
+        return [
+            ray_node("a" * 56, "127.0.0.1", 1, 8),
+            ray_node("b" * 56, "127.0.0.2", 1, 4, alive=self.looks < self.dies_at),
+        ]
 
     def actors(self):
         return {"x": ray_actor("01000000", "a" * 56), "y": ray_actor("01000000", self.actor_node)}
@@ -270,7 +277,9 @@ def install(monkeypatch, fake: FakeRayTables) -> None:
 
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
     monkeypatch.setattr(ray, "nodes", fake.nodes)
-    monkeypatch.setattr(ray, "get_runtime_context", lambda: types.SimpleNamespace(get_job_id=lambda: "01000000"))
+    monkeypatch.setattr(
+        ray, "get_runtime_context", lambda: types.SimpleNamespace(get_job_id=lambda: "01000000")
+    )
     monkeypatch.setattr(state, "actors", fake.actors)
     monkeypatch.setattr(cluster, "reap_job_actors", fake.reap)
 

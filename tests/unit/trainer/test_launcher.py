@@ -80,7 +80,10 @@ print("pid", os.getpid(), "zombies", states.count("Z"))
 @pytest.mark.skipif(not can_isolate_network(), reason="cannot create a network namespace here (needs root)")
 def test_isolated_namespace_reaps_orphaned_processes(tmp_path):
     code, output, timed_out = run_bounded(
-        isolated([sys.executable, "-c", ORPHAN_THEN_LIST_ZOMBIES]), cwd=tmp_path, env=dict(os.environ), timeout_s=60
+        isolated([sys.executable, "-c", ORPHAN_THEN_LIST_ZOMBIES]),
+        cwd=tmp_path,
+        env=dict(os.environ),
+        timeout_s=60,
     )
     assert code == 0 and not timed_out, output
     pid, zombies = output.split()[1], output.split()[3]

@@ -16,4 +16,7 @@ echo "test: import-linter (the house rules)"
 echo "test: pytest"
 # Two pytest-xdist workers: one trainer run keeps about one core busy (start-up is mostly sequential
 # imports), so two runs side by side use a 2-core machine fully. TEST_WORKERS=0 runs in one process.
-"$VENV/bin/python" -m pytest -q --timeout=900 --durations=15 -n "${TEST_WORKERS:-2}" --dist loadgroup "$@"
+# --force-short-summary: one line per failure at the end (CI would print each whole message there).
+XDIST_ARGS="--dist loadscope --no-loadscope-reorder"  # tests/conftest.py: a module per worker, in order
+# shellcheck disable=SC2086
+"$VENV/bin/python" -m pytest -q --timeout=900 --durations=15 --force-short-summary -n "${TEST_WORKERS:-2}" $XDIST_ARGS "$@"

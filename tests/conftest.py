@@ -32,8 +32,8 @@ def _cuda_available() -> bool:
 
 
 # Modules whose tests are independent trainer runs: pytest-xdist may spread them over its workers. Every
-# other module runs whole on one worker (``--dist loadgroup``), so its module/session fixtures (a
-# trained model, a vLLM engine) are built once.
+# other module runs whole on one worker, so its module/session fixtures (a trained model, a two-node
+# cluster, the demo) are built once: see ModuleScheduling below.
 SPREAD_MODULES = {"test_scripts_cpu.py", "test_features_cpu.py"}
 # Slowest first, so the parallel workers finish together instead of one waiting on a late e2e run.
 RUN_ORDER = ("e2e", "integration", "unit")
@@ -44,11 +44,32 @@ def _run_rank(item) -> int:
     return next((rank for rank, name in enumerate(RUN_ORDER) if name in parts), len(RUN_ORDER))
 
 
+def scheduling_scope(nodeid: str) -> str:
+    """The unit pytest-xdist hands to one worker: a whole module, or one test of a SPREAD_MODULES module."""
+    module = nodeid.split("::", 1)[0]
+    return nodeid if Path(module).name in SPREAD_MODULES else module
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``--dist loadscope`` (scripts/test.sh), schedule by :func:`scheduling_scope`.
+
+    Not ``--dist loadgroup`` with ``xdist_group`` marks: pytest-xdist 3.8 writes the group into
+    ``item._nodeid``, which pytest 9 no longer reads: the groups were silently lost, and a module split
+    over two workers built its module fixtures (a two-node cluster, the demo) twice.
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scheduling_scope(nodeid)
+
+    return ModuleScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     items.sort(key=_run_rank)  # stable: the order within a directory stays as collected
-    for item in items:
-        if Path(str(item.path)).name not in SPREAD_MODULES:
-            item.add_marker(pytest.mark.xdist_group(str(item.path)))
     if _cuda_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU (vLLM / flash-attn); none on this machine")

@@ -42,6 +42,8 @@ RUN_TIMEOUT_S = 420
 DRIVER_TIMEOUT_S = 1400
 DRIVER = Path(__file__).with_name("two_node_cluster.py")
 NODE_RESOURCES = {"node_head", "node_second"}
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+RAY_WORKER_LOG = re.compile(r"\s*\((\w+)(, ip=[^)]*)? pid=\d+(, ip=[^)]*)?\) ")
 
 
 def free_port() -> int:
@@ -94,7 +96,6 @@ def drive(kit, workdir: Path) -> tuple[dict, dict[str, dict]]:
                 4,
                 ["algorithm.sample_filter.mode=neg"],
                 kill_second_node_at_phase="step 4",
-                settle_s=5,
             ),
             run("resumed", 4, ["algorithm.sample_filter.mode=neg"], restart_second_node=True),
         ],
@@ -234,13 +235,17 @@ def test_lost_node_ends_the_run_with_one_message_naming_it(cluster_runs):
     record = runs["neg_lost"]
     assert record["killed_at"] is not None, describe(record)
     assert not record["timed_out"] and record["returncode"] == 1, describe(record)
-    errors = [line for line in record["output"].splitlines() if line.startswith("dissect-lrm: error:")]
+    # Found anywhere in a line: another process's unterminated log line may share it.
+    errors = re.findall(r"dissect-lrm: error: .*", ANSI.sub("", record["output"]))
     # Named with what it offered when the run started (Ray zeroes a dead node's resources).
     assert errors == [
         f"dissect-lrm: error: lost Ray node(s) during training: node {second[:12]} (127.0.0.1): 1 GPU, 8 CPU; "
         "resume from the last checkpoint (trainer.resume_mode=auto) on a healthy cluster"
     ], describe(record)
-    assert "Traceback" not in record["output"]
+    # None from the entry point. Ray forwards its workers' logs, prefixed "(ClassName pid=N)": an actor
+    # on the surviving node whose call to the lost node failed may log one there, which is Ray's to print.
+    ours = [line for line in ANSI.sub("", record["output"]).splitlines() if not RAY_WORKER_LOG.match(line)]
+    assert not [line for line in ours if "Traceback" in line], describe(record)
 
 
 def leftovers(result: dict, record: dict) -> list[str]:

@@ -92,6 +92,34 @@ def processes() -> list[dict]:
     return listing
 
 
+# Ray's own per-node processes, and idle pooled workers: not processes of a run.
+NODE_PROCESSES = ("ray::IDLE", "ray::DashboardAgent", "ray::RuntimeEnvAgent")
+
+
+def settled(listing: list[dict]) -> bool:
+    """No process of a run is left (its entry point, or a Ray worker other than the nodes' own), and
+    every agent belongs to a live raylet (a killed raylet's agents exit on their own, a little later)."""
+    commands = [p["cmdline"] for p in listing]
+    raylets = sum("raylet" in c.split(" ")[0] for c in commands)
+    return (
+        not any("dissect_lrm.trainer.main" in c for c in commands)
+        and not any(c.startswith("ray::") and not c.startswith(NODE_PROCESSES) for c in commands)
+        and sum(c.startswith("ray::DashboardAgent") for c in commands) <= raylets
+    )
+
+
+def wait_settled(timeout_s: float) -> tuple[list[dict], float]:
+    """The process list once :func:`settled` (or at ``timeout_s``), and the seconds that took: SIGKILLed
+    workers are gone at once, but a worker Ray stops after its job ends takes a moment under load."""
+    started = time.monotonic()
+    while True:
+        listing = processes()
+        waited = time.monotonic() - started
+        if settled(listing) or waited >= timeout_s:
+            return listing, waited
+        time.sleep(0.5)
+
+
 def second_raylet_pid() -> int:
     for process in processes():
         if "raylet" in process["cmdline"].split(" ")[0] and SECOND_NODE_RESOURCE in process["cmdline"]:
@@ -153,8 +181,7 @@ def main() -> None:
                 "timed_out": timed_out,
                 "wall_s": time.monotonic() - started,
             }
-            time.sleep(run.get("settle_s", 0))
-            record["processes_after"] = processes()
+            record["processes_after"], record["settle_s"] = wait_settled(run.get("settle_timeout_s", 30))
             result["runs"].append(record)
         result |= cluster_tables(address)
     finally:

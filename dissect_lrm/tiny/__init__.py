@@ -50,7 +50,15 @@ def build_tiny_kit(
     if warm_start_steps > 0:
         from dissect_lrm.tiny.sft import warm_start
 
-        warm_start(kit.model_dir, make_problems(2000, seed=seed + 10_000), steps=warm_start_steps, seed=seed)
+        # decay: a steady end point. At a constant rate the model ended where the rate's last spike left it
+        # (300 steps: about 5% right when sampled), and GRPO runs on it often drew no mixed group at all.
+        warm_start(
+            kit.model_dir,
+            make_problems(2000, seed=seed + 10_000),
+            steps=warm_start_steps,
+            seed=seed,
+            decay=True,
+        )
     problems = make_problems(train_size + val_size, seed=seed)
     write_verl_parquet(problems[:train_size], kit.train_parquet, "train", offline_solutions=offline_solutions)
     write_verl_parquet(problems[train_size:], kit.val_parquet, "test")

@@ -410,13 +410,15 @@ def run(config: DictConfig) -> None:
     check_inputs(config)
     prepare_environment(config)
 
-    # Register our platform, rollout and trainer in the driver before any verl module resolves the
+    # Register our platform and rollout in the driver before any verl module resolves the
     # platform (Hydra's pkg:// search path imported verl before VERL_USE_EXTERNAL_MODULES was set).
     importlib.import_module(PLUGIN_MODULE)
     import ray
-    from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
+    from verl.trainer.main_ppo import run_ppo
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
+
+    from dissect_lrm.trainer.runner import task_runner_class
 
     try:
         validate_config(
@@ -439,7 +441,7 @@ def run(config: DictConfig) -> None:
     watch = cluster.NodeLossWatch(cluster_nodes) if cluster_nodes else None
     try:
         with watch or contextlib.nullcontext():
-            run_ppo(config, task_runner_class=TaskRunnerV1)
+            run_ppo(config, task_runner_class=task_runner_class())
     except Exception as error:
         if not ray.is_initialized():
             raise ConfigurationError(f"Ray failed to start: {type(error).__name__}: {error}") from error

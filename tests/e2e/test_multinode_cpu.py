@@ -252,7 +252,7 @@ def leftovers(result: dict, record: dict) -> list[str]:
     """Processes of the run still up after it ended: the trainer, or actors of the run's classes
     (actor processes are titled ray::<class>; the classes are those of Ray's actor table)."""
     classes = {actor["class"].rsplit(".", 1)[-1] for actor in result["actors"]}
-    assert {"WorkerDict", "TaskRunnerV1", "HFRolloutServer"} <= classes
+    assert {"WorkerDict", "DissectTaskRunner", "HFRolloutServer"} <= classes
     return [
         p["cmdline"]
         for p in record["processes_after"]

@@ -4,22 +4,28 @@ One test per script: ``bash scripts/train/<script>.sh`` with ``CPU=1`` on the sh
 step, tiny batch, lengths scaled to 3 tokens per 1k), inside a loopback-only network + PID namespace
 with a hard timeout. Each asserts exit 0 and what the paper's experiment changes: the filter's kept
 counts, the RLR metrics, the loss aggregation in the logged config, the injection metrics, the stage
-lengths and modes of a schedule. A further test composes every script's GPU-mode command with Hydra.
+lengths and modes of a schedule. The Table-2 schedule is also SIGKILLed mid-stage and resumed (stages
+done are kept, the stage under way continues from its checkpoint). A further test composes every
+script's GPU-mode command with Hydra.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from safetensors.torch import load_file
 
 from dissect_lrm.trainer.launcher import OFFLINE_ENV, isolated, read_metrics_jsonl, run_bounded
 
@@ -60,26 +66,30 @@ def kit_env(warm_tiny_kit) -> dict[str, str]:
     }
 
 
-def run_script(
-    script: str, kit_env: dict[str, str], workdir: Path, timeout_s: float = RUN_TIMEOUT_S, **env: str
-) -> ScriptRun:
-    output_dir = workdir / "out"
-    metrics_path = workdir / "metrics.jsonl"
-    full_env = {
+def script_env(kit_env: dict[str, str], workdir: Path, **env: str) -> dict[str, str]:
+    """A script's environment: CPU=1 on the kit, its output and metrics under ``workdir``."""
+    return {
         **os.environ,
         **OFFLINE_ENV,
         **{k: v for k, v in kit_env.items() if k != "OFFLINE_TRAIN_FILES"},
         "CPU": "1",
         "PYTHON": sys.executable,
-        "OUTPUT_DIR": str(output_dir),
+        "OUTPUT_DIR": str(workdir / "out"),
         "HF_HOME": str(workdir / "hf_home"),
-        "VERL_FILE_LOGGER_PATH": str(metrics_path),
+        "VERL_FILE_LOGGER_PATH": str(workdir / "metrics.jsonl"),
         **env,
     }
+
+
+def run_script(
+    script: str, kit_env: dict[str, str], workdir: Path, timeout_s: float = RUN_TIMEOUT_S, **env: str
+) -> ScriptRun:
+    full_env = script_env(kit_env, workdir, **env)
     returncode, output, timed_out = run_bounded(
         isolated(["bash", str(SCRIPTS / script)]), cwd=REPO, env=full_env, timeout_s=timeout_s
     )
-    return ScriptRun(returncode, output, timed_out, read_metrics_jsonl(metrics_path), output_dir)
+    metrics = read_metrics_jsonl(Path(full_env["VERL_FILE_LOGGER_PATH"]))
+    return ScriptRun(returncode, output, timed_out, metrics, Path(full_env["OUTPUT_DIR"]))
 
 
 def logged_config(output: str, key: str) -> list[str]:
@@ -90,9 +100,9 @@ def logged_config(output: str, key: str) -> list[str]:
 # ----------------------------------------------------------------------------- checks per script
 
 
-def check_filter(mode: str) -> Callable[[ScriptRun], None]:
+def check_filter(mode: str, step_number: int = 1) -> Callable[[ScriptRun], None]:
     def check(run: ScriptRun) -> None:
-        step = run.metrics[1]
+        step = run.metrics[step_number]
         if mode == "both":
             # Standard GRPO: the filter hook is not installed, every sample reaches the update.
             assert not [key for key in step if key.startswith("dissect/filter/")]
@@ -205,11 +215,74 @@ def test_script_runs_on_cpu_and_its_flags_act(script, kit_env, tmp_path):
     check(run)
 
 
-@pytest.mark.timeout(3 * RUN_TIMEOUT_S + 120)
-def test_table2_schedule_runs_every_stage_from_the_previous_weights(kit_env, tmp_path):
-    run = run_script("table2_schedule.sh", kit_env, tmp_path, timeout_s=3 * RUN_TIMEOUT_S)  # n-n-np
-    assert run.returncode == 0 and not run.timed_out, run.describe()
-    manifest = json.loads((run.output_dir / "schedule_manifest.json").read_text())
+def schedule_manifest(output_dir: Path) -> dict | None:
+    path = output_dir / "schedule_manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # not written yet, or being replaced
+        return None
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+TABLE2_STAGE_STEPS = 2
+
+
+@pytest.mark.timeout(6 * RUN_TIMEOUT_S + 120)
+def test_table2_schedule_runs_every_stage_from_the_previous_weights_and_resumes_after_a_kill(
+    kit_env, tmp_path
+):
+    """n-n-np, two steps a stage, a checkpoint every step. Once stage 3 has checkpointed step 1, the
+    whole namespace (script, runner, trainer, Ray) is SIGKILLed at once, as a crashed machine would be.
+    Rerunning the same command must keep stages 1-2 (not rerun), continue stage 3 from that checkpoint,
+    and every stage must have started from the previous stage's final weights."""
+    env = script_env(kit_env, tmp_path, CPU_STEPS=str(TABLE2_STAGE_STEPS))  # SCHEDULE: n-n-np, the default
+    output_dir = Path(env["OUTPUT_DIR"])
+    command = isolated(["bash", str(SCRIPTS / "table2_schedule.sh"), "trainer.save_freq=1"])
+
+    def tracker() -> Path | None:
+        manifest = schedule_manifest(output_dir)
+        if not manifest or len(manifest["stages"]) < 3:
+            return None
+        return output_dir / manifest["stages"][2]["dir"] / "checkpoints" / "latest_checkpointed_iteration.txt"
+
+    # --- first run: stages 1-2 finish; SIGKILL everything once stage 3 has checkpointed a step.
+    first_log = tmp_path / "first.log"
+    with first_log.open("w") as log:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 4 * RUN_TIMEOUT_S
+        try:
+            while not ((path := tracker()) and path.exists()):
+                assert process.poll() is None, f"script ended early ({process.returncode}): {first_log}"
+                assert time.monotonic() < deadline, f"stage 3 never checkpointed: {first_log}"
+                time.sleep(0.2)
+        finally:
+            kill_group(process)
+    killed = schedule_manifest(output_dir)
+    assert [(s["status"], s["attempts"]) for s in killed["stages"]] == [
+        ("done", 1),
+        ("done", 1),
+        ("running", 1),
+    ]
+    killed_at = int(tracker().read_text())
+    assert 1 <= killed_at < TABLE2_STAGE_STEPS, "the kill must land inside stage 3"
+    finals = [Path(stage["final_model"]) / "model.safetensors" for stage in killed["stages"][:2]]
+    mtimes = [path.stat().st_mtime_ns for path in finals]
+    base = load_file(Path(kit_env["MODEL"]) / "model.safetensors")
+    trained = load_file(finals[0])
+    assert any(not (base[k] == trained[k]).all() for k in base), "stage 1 changed no weight"
+
+    # --- resume: the same command.
+    returncode, output, timed_out = run_bounded(command, cwd=REPO, env=env, timeout_s=3 * RUN_TIMEOUT_S)
+    run = ScriptRun(returncode, output, timed_out, {}, output_dir)
+    assert returncode == 0 and not timed_out, run.describe()
+    manifest = schedule_manifest(output_dir)
     stages = manifest["stages"]
     assert manifest["length_unit"] == TOKENS_PER_K
     assert [(s["max_response_length"], s["mode"], s["status"]) for s in stages] == [
@@ -217,15 +290,45 @@ def test_table2_schedule_runs_every_stage_from_the_previous_weights(kit_env, tmp
         (16 * TOKENS_PER_K, "neg", "done"),
         (24 * TOKENS_PER_K, "both", "done"),
     ]
+    # Stages 1-2 were not rerun: one attempt each, their weights untouched, no second log or metrics.
+    for index, (stage, final, mtime) in enumerate(zip(stages, finals, mtimes, strict=False), start=1):
+        assert (stage["attempts"], stage["final_step"]) == (1, TABLE2_STAGE_STEPS)
+        assert final.stat().st_mtime_ns == mtime
+        stage_dir = output_dir / stage["dir"]
+        assert not (stage_dir / "train.attempt2.log").exists()
+        assert not (stage_dir / "metrics.attempt2.jsonl").exists()
+        assert f"stage {index}/3 ({stage['max_response_length']} tokens, neg): done, final weights " in output
+        assert f"final weights {stage['final_model']}; not rerun" in output
+    # Stage 3 continued from its last checkpoint: the second attempt logged only the remaining step.
+    third, third_dir = stages[2], output_dir / stages[2]["dir"]
+    assert (third["attempts"], third["final_step"]) == (2, TABLE2_STAGE_STEPS)
+    first_attempt = read_metrics_jsonl(third_dir / "metrics.attempt1.jsonl")
+    second_attempt = read_metrics_jsonl(third_dir / "metrics.attempt2.jsonl")
+    # (the kill may land between a checkpoint and that step's metrics line, so attempt 1 has <= killed_at)
+    assert first_attempt.keys() <= set(range(1, killed_at + 1))
+    assert sorted(second_attempt) == list(range(killed_at + 1, TABLE2_STAGE_STEPS + 1))
+    resumed_log = (third_dir / "train.attempt2.log").read_text()
+    assert f"Resuming from {third_dir / 'checkpoints' / f'global_step_{killed_at}'}" in resumed_log
+    # Each stage started from the previous stage's final HF weights: the manifest, the command of
+    # every attempt, and the model path in the trainer's own config dump.
     assert stages[0]["init_model"] == kit_env["MODEL"]
     for previous, stage in zip(stages, stages[1:], strict=False):
         assert stage["init_model"] == previous["final_model"]
         assert Path(previous["final_model"], "model.safetensors").is_file()
+        stage_dir = output_dir / stage["dir"]
+        for attempt in range(1, stage["attempts"] + 1):
+            command_text = (stage_dir / f"command.attempt{attempt}.sh").read_text()
+            assert f"actor_rollout_ref.model.path={previous['final_model']}" in command_text
+            log_text = (stage_dir / f"train.attempt{attempt}.log").read_text()
+            assert f"'path': '{previous['final_model']}'" in log_text
+    # Each stage trained at its own length and mode.
     for stage in stages:
-        metrics = read_metrics_jsonl(run.output_dir / stage["dir"] / "metrics.attempt1.jsonl")
-        assert sorted(metrics) == [1]
-        assert metrics[1]["response_length/max"] <= stage["max_response_length"]
-        check_filter(stage["mode"])(ScriptRun(0, "", False, metrics, run.output_dir))
+        attempt = stage["attempts"]
+        metrics = read_metrics_jsonl(output_dir / stage["dir"] / f"metrics.attempt{attempt}.jsonl")
+        assert TABLE2_STAGE_STEPS in metrics
+        for step in metrics.values():
+            assert step["response_length/max"] <= stage["max_response_length"]
+        check_filter(stage["mode"], TABLE2_STAGE_STEPS)(ScriptRun(0, "", False, metrics, output_dir))
 
 
 @pytest.mark.parametrize(

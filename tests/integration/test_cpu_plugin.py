@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import torch
 
-import dissect_lrm.trainer.plugin  # noqa: F401  (registers everything, as in every Ray process)
+import dissect_lrm.trainer.plugin  # noqa: F401  (registers platform, rollout, losses, as in every Ray process)
 from dissect_lrm.trainer.cpu.platform import CPUPlatform, collapse_duplicate_gloo_backend
 
 
@@ -21,6 +24,25 @@ def test_rollout_trainer_and_platform_are_registered():
     assert get_rollout_class("hf", "async") is HFServerAdapter
     assert get_rollout_replica_class("hf") is HFRolloutReplica
     assert PlatformRegistry.get("cpu") is CPUPlatform
+
+
+def test_the_trainer_is_registered_by_the_task_runner_not_the_plugin():
+    """Every Ray process imports the plugin; only the task runner needs the (costly) trainer module."""
+    code = (
+        "import sys\n"
+        "import dissect_lrm.trainer.plugin\n"
+        "assert 'dissect_lrm.trainer.trainer' not in sys.modules, 'the plugin imported the trainer'\n"
+        "from verl.trainer.main_ppo import TaskRunnerV1\n"
+        "from verl.trainer.ppo.v1 import get_trainer_cls\n"
+        "from dissect_lrm.trainer.runner import DissectTaskRunner\n"
+        "seen = []\n"
+        "TaskRunnerV1.__ray_actor_class__.run = lambda self, config: seen.append(get_trainer_cls('dissect_sync'))\n"
+        "DissectTaskRunner().run(None)\n"
+        "print(seen[0].__module__, seen[0].__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-2:] == ["dissect_lrm.trainer.trainer", "DissectTrainer"]
 
 
 def test_cpu_platform_is_never_auto_detected_and_maps_to_the_cpu():

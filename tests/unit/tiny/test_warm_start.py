@@ -36,3 +36,28 @@ def test_random_model_fails_and_warm_model_learns_the_format(tiny_kit, warm_tiny
     assert cold_acc == 0.0 and cold_format == 0.0
     assert warm_format >= 0.9
     assert 0.05 <= warm_acc < 1.0
+
+
+def test_warm_model_sampled_at_temperature_1_gives_mixed_groups(warm_tiny_kit):
+    """The e2e trainer runs sample 4 responses per prompt at T=1: most groups must hold both a right
+    and a wrong answer, or the policy gradient is zero and their checks of an update prove nothing."""
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(warm_tiny_kit.model_dir)
+    model = AutoModelForCausalLM.from_pretrained(warm_tiny_kit.model_dir).eval()
+    mixed = 0
+    problems = make_problems(16, seed=321)
+    for p in problems:
+        prompt = tok.apply_chat_template(
+            [{"role": "user", "content": p.question + BOXED_INSTRUCTION}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.no_grad():
+            out = model.generate(
+                **ids, max_new_tokens=24, do_sample=True, temperature=1.0, top_p=1.0, num_return_sequences=4
+            )
+        texts = tok.batch_decode(out[:, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+        right = sum(compute_score(DATA_SOURCE, text, p.answer)["acc"] for text in texts)
+        mixed += 0 < right < 4
+    assert mixed >= len(problems) // 2, f"{mixed} of {len(problems)} groups mixed"

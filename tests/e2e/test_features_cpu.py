@@ -87,7 +87,7 @@ def test_pos_mode_on_truncated_responses_masks_and_skips_the_update(warm_tiny_ki
     assert any(m["dissect/truncation/truncated_samples"] > 0 for m in run.metrics.values())
 
 
-CLIP_LOW, CLIP_HIGH, LUFFY_GAMMA = 0.001, 0.3, 0.1
+CLIP_LOW, CLIP_HIGH, CLIP_C, LUFFY_GAMMA = 0.001, 0.3, 3.0, 0.1
 
 
 def _row_advantage(advantages: torch.Tensor) -> torch.Tensor:
@@ -111,8 +111,9 @@ def _offline_lengths(kit) -> set[int]:
 
 def _expected_luffy_loss(call: dict, low: float = CLIP_LOW, high: float = CLIP_HIGH) -> tuple[float, float]:
     """LUFFY (token-mean) recomputed from the inputs the actor's loss received, with the given clip bounds:
-    -A p/(p+gamma) on off-policy tokens, clipped PPO on the others. Ratios, their clip and p are taken in
-    the dtype the worker computed them in (its log-probs'), sums in float64. Returns (loss, clip fraction)."""
+    -A p/(p+gamma) on off-policy tokens, clipped PPO on the others, dual-clipped at -A * CLIP_C where A < 0.
+    Ratios, their clip and p are taken in the dtype the worker computed them in (its log-probs'), sums in
+    float64. Returns (loss, clip fraction)."""
     inputs = call["inputs"]
     log_prob = inputs["log_prob"]
     ratio = torch.exp(log_prob - inputs["old_log_prob"].to(log_prob.dtype))
@@ -125,7 +126,9 @@ def _expected_luffy_loss(call: dict, low: float = CLIP_LOW, high: float = CLIP_H
     on = mask - off
     unclipped = -advantages * ratio
     clipped = -advantages * clipped_ratio
-    loss_matrix = off * (-advantages * shaped) + on * torch.maximum(unclipped, clipped)
+    on_loss = torch.maximum(unclipped, clipped)
+    on_loss = torch.where(advantages < 0, torch.minimum(on_loss, -advantages * CLIP_C), on_loss)
+    loss_matrix = off * (-advantages * shaped) + on * on_loss
     info = call["global_batch_info"]
     loss = float((loss_matrix * mask).sum() / info["batch_num_tokens"] * info["dp_size"])
     clipfrac = float(((clipped > unclipped).double() * on).sum() / on.sum().clamp(min=1))
@@ -147,6 +150,7 @@ def test_what_the_actor_consumed_under_pos_filter_injection_and_luffy(warm_tiny_
         f"algorithm.luffy.gamma={LUFFY_GAMMA}",
         f"actor_rollout_ref.actor.clip_ratio_low={CLIP_LOW}",
         f"actor_rollout_ref.actor.clip_ratio_high={CLIP_HIGH}",
+        f"actor_rollout_ref.actor.clip_ratio_c={CLIP_C}",
         # two mini-batches per step: the second one's ratio differs from 1, so the clip bounds matter
         "actor_rollout_ref.actor.ppo_mini_batch_size=4",
         extra_env={"DISSECT_LRM_LOSS_TRACE": str(trace_dir)},

@@ -126,11 +126,15 @@ def test_n_per_prompt_samples_n_per_request_and_records_group_seeds(kit, bench, 
     assert cli.main(argv(kit, bench, tmp_path / "a", "--n-per-prompt")) == 0
     grouped = records(tmp_path / "a")
     assert len(grouped) == NUM_PROBLEMS * RUNS
+    distinct = []
     for problem_id in {key[0] for key in grouped}:
         group = [grouped[(problem_id, run)] for run in range(RUNS)]
         assert len({r["seed"] for r in group}) == 1  # one request with n=RUNS; its seed on every sample
-        assert len({r["response"] for r in group}) > 1  # n distinct samples, not one repeated
+        distinct.append(len({r["response"] for r in group}))
         assert group[0]["seed"] == records(reference)[(problem_id, 0)]["seed"]  # the first run's seed
+    # n sampled responses, not one repeated (a confident model may draw the same answer n times for a
+    # problem, not for every problem).
+    assert max(distinct) > 1, distinct
     assert cli.main(argv(kit, bench, tmp_path / "b", "--n-per-prompt")) == 0
     assert records(tmp_path / "b") == grouped
 

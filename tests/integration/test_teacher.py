@@ -15,9 +15,9 @@ from dissect_lrm.data.teacher import OUTCOMES, REPORT_FILE, TRAIN_FILE, store_ac
 from dissect_lrm.eval.store import Store
 from dissect_lrm.reward.compute_score import compute_scores
 
-# The warm tiny model solves few problems: 8 student runs and a threshold of 1/8 split them into easy
-# (some run correct) and hard ones, so both outcomes are exercised.
-NUM_PROBLEMS, STUDENT_RUNS, CANDIDATES, SAMPLE_SIZE, THRESHOLD = 12, 8, 4, 2, 0.125
+# The warm tiny model solves about half of its samples, unevenly over problems: 8 student runs and a
+# threshold of 1/2 split the problems into easy and hard ones, so both outcomes are exercised.
+NUM_PROBLEMS, STUDENT_RUNS, CANDIDATES, SAMPLE_SIZE, THRESHOLD = 12, 8, 4, 2, 0.5
 
 
 @pytest.fixture(scope="module")

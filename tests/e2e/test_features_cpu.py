@@ -146,6 +146,10 @@ def test_what_the_actor_consumed_under_pos_filter_injection_and_luffy(warm_tiny_
         # model draws (with pos alone, the kept rows can be almost all injected, off-policy ones).
         "algorithm.sample_filter.keep_ratio=0.5",
         "algorithm.injection.enable=true",
+        # Groups with at most half right qualify (one injected sample each), not only all-wrong ones: the warm
+        # model gets about half of its samples right, and 16 groups of 4 drew no all-wrong group in one CI run.
+        "algorithm.injection.gamma=0.5",
+        "algorithm.injection.max_inject=1",
         "algorithm.luffy.enable=true",
         f"algorithm.luffy.gamma={LUFFY_GAMMA}",
         f"actor_rollout_ref.actor.clip_ratio_low={CLIP_LOW}",
@@ -192,7 +196,7 @@ def test_what_the_actor_consumed_under_pos_filter_injection_and_luffy(warm_tiny_
     assert int((advantages_kept < 0).sum()) <= kept_neg
     assert any((m["dissect/groups/mixed_frac"] > 0) for m in run.metrics.values())
     injected = sum(m["dissect/injection/injected_samples"] for m in run.metrics.values())
-    assert injected > 0, "the warm tiny model leaves all-wrong groups: injection must act"
+    assert injected > 0, "groups with at most half right occur: injection must act"
     assert offpolicy_rows == sum(m["dissect/injection/injected_correct"] for m in run.metrics.values())
     # The check has power: on some mini-batch the swapped bounds would clip other tokens.
     assert any(

@@ -57,6 +57,15 @@ def test_both_steps_are_logged_with_our_reward(trained):
     assert any(m["dissect/groups/mixed_frac"] > 0 for m in run.metrics.values())
 
 
+def test_rollout_log_probs_match_the_fp32_actor(trained):
+    """Our hf rollout's log-probs (generate's fp32 logits) against the actor's recomputed ones on the same
+    tokens: equal up to summation order only when the actor computes in fp32 too (the CPU preset)."""
+    _, run = trained
+    for step, metrics in run.metrics.items():
+        assert metrics["training/rollout_probs_diff_valid"] == 1, step
+        assert metrics["training/rollout_probs_diff_max"] < 1e-4, step
+
+
 def test_validation_reports_avg_and_uncertain_ratio(trained):
     _, run = trained
     metrics = run.metrics[2]

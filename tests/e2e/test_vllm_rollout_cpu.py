@@ -22,8 +22,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.ray, pytest.mark.timeout(1200)]
 
 RUN_TIMEOUT_S = 540
 # verl's rollout-vs-actor check compares token probabilities (not log-probs) on the same tokens:
-# vLLM's CPU kernels and the FSDP actor's sdpa forward, both fp32, differ only by summation order.
-PROB_DIFF_TOLERANCE = 0.05
+# vLLM's CPU kernels and the FSDP actor's sdpa forward, both fp32 (the CPU preset turns verl's default bf16
+# autocast off), differ only by summation order: about 1e-6. The actor under bf16 differed by up to 0.07.
+PROB_DIFF_TOLERANCE = 1e-4
 
 
 def vllm_overrides(kit, workdir: Path, total_steps: int, *extra: str) -> list[str]:
@@ -80,11 +81,11 @@ def test_rollout_log_probs_match_the_actor_on_the_same_tokens(trained):
     for step, metrics in run.metrics.items():
         assert metrics["training/rollout_probs_diff_valid"] == 1, step
         print(
-            f"step {step}: rollout vs actor max |p diff| {metrics['training/rollout_probs_diff_max']:.5f}, "
-            f"pearson {metrics['training/rollout_actor_probs_pearson_corr']:.6f}"
+            f"step {step}: rollout vs actor max |p diff| {metrics['training/rollout_probs_diff_max']:.2e}, "
+            f"pearson {metrics['training/rollout_actor_probs_pearson_corr']:.8f}"
         )
         assert metrics["training/rollout_probs_diff_max"] < PROB_DIFF_TOLERANCE, step
-        assert metrics["training/rollout_actor_probs_pearson_corr"] > 0.999, step
+        assert metrics["training/rollout_actor_probs_pearson_corr"] > 0.99999, step
     # Step 2's rollout ran on the weights synced after step 1: were they stale, the actor's
     # recomputed probabilities (new weights) would disagree with vLLM's (old weights).
     assert run.metrics[2]["actor/grad_norm"] > 0 or run.metrics[1]["actor/grad_norm"] > 0
@@ -112,7 +113,8 @@ def test_offline_injection_with_luffy_loss_through_vllm(warm_tiny_kit, tmp_path)
     run = run_or_fail(
         vllm_overrides(
             warm_tiny_kit, tmp_path, 2, "trainer.save_freq=-1", "algorithm.injection.enable=true",
-            "algorithm.luffy.enable=true",
+            # groups with at most half right qualify: all-wrong groups alone are too rare to count on
+            "algorithm.injection.gamma=0.5", "algorithm.luffy.enable=true",
         ),
         tmp_path,
     )  # fmt: skip

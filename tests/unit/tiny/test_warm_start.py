@@ -9,20 +9,25 @@ from dissect_lrm.reward.compute_score import compute_score
 from dissect_lrm.tiny.task import BOXED_INSTRUCTION, DATA_SOURCE, make_problems
 
 
+def _responses(tok, model, problem, **generate_kwargs) -> list[str]:
+    """The model's responses to ``problem``'s chat prompt (greedy by default)."""
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": problem.question + BOXED_INSTRUCTION}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=24, **generate_kwargs)
+    return tok.batch_decode(out[:, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
 def _greedy_accuracy(model_dir, problems) -> tuple[float, float]:
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     correct = formatted = 0
     for p in problems:
-        prompt = tok.apply_chat_template(
-            [{"role": "user", "content": p.question + BOXED_INSTRUCTION}],
-            tokenize=False,
-            add_generation_prompt=True,
-        )
-        ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
-        with torch.no_grad():
-            out = model.generate(**ids, max_new_tokens=24, do_sample=False)
-        text = tok.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+        (text,) = _responses(tok, model, p, do_sample=False)
         result = compute_score(DATA_SOURCE, text, p.answer)
         correct += result["acc"]
         formatted += result["format_ok"]
@@ -47,17 +52,7 @@ def test_warm_model_sampled_at_temperature_1_gives_mixed_groups(warm_tiny_kit):
     mixed = 0
     problems = make_problems(16, seed=321)
     for p in problems:
-        prompt = tok.apply_chat_template(
-            [{"role": "user", "content": p.question + BOXED_INSTRUCTION}],
-            tokenize=False,
-            add_generation_prompt=True,
-        )
-        ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
-        with torch.no_grad():
-            out = model.generate(
-                **ids, max_new_tokens=24, do_sample=True, temperature=1.0, top_p=1.0, num_return_sequences=4
-            )
-        texts = tok.batch_decode(out[:, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+        texts = _responses(tok, model, p, do_sample=True, temperature=1.0, top_p=1.0, num_return_sequences=4)
         right = sum(compute_score(DATA_SOURCE, text, p.answer)["acc"] for text in texts)
         mixed += 0 < right < 4
     assert mixed >= len(problems) // 2, f"{mixed} of {len(problems)} groups mixed"

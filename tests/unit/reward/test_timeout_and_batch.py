@@ -67,11 +67,14 @@ def _forked_workers() -> set[int]:
     multiprocessing's resource tracker (both our direct children, started on the first forkserver pool of
     the process, so whether they exist depends on which tests ran before)."""
     me = psutil.Process()
-    return {
-        child.pid
-        for child in me.children(recursive=True)
-        if child.status() != psutil.STATUS_ZOMBIE and child.ppid() != me.pid
-    }
+    forked = set()
+    for child in me.children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and child.ppid() != me.pid:
+                forked.add(child.pid)
+        except psutil.NoSuchProcess:  # ended between the listing and the look
+            pass
+    return forked
 
 
 def test_overrunning_worker_is_killed_and_replaced_without_leaks() -> None:

@@ -356,7 +356,9 @@ def prepare_environment(config: DictConfig) -> None:
     env = runtime_env_vars(config)
     os.environ.update(env)
     with open_dict(config):
-        ray_init = config.ray_kwargs.setdefault("ray_init", {})
+        # setdefault on a DictConfig returns the plain default, not the node it stored: read it back.
+        config.ray_kwargs.setdefault("ray_init", {})
+        ray_init = config.ray_kwargs.ray_init
         runtime_env = ray_init.get("runtime_env") or {}
         env_vars = dict(runtime_env.get("env_vars") or {})
         env_vars.update(env)

@@ -9,7 +9,7 @@ load it. The ratio says how many verl imports one run costs; ``--suite-runs N`` 
 into a floor for N trainer runs on this machine's cores (what a test suite with N e2e runs cannot go
 under without changing how verl starts its processes).
 
-    python benchmarks/run_cost.py --steps 2 --suite-runs 33
+    python benchmarks/run_cost.py --steps 2 --suite-runs 30
 """
 
 from __future__ import annotations
@@ -27,26 +27,29 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from dissect_lrm.cli_options import renamed
 from dissect_lrm.demo import training_overrides
 from dissect_lrm.tiny import build_tiny_kit
 from dissect_lrm.trainer.launcher import run_training
+from dissect_lrm.trainer.main import runtime_env_vars
 
 TICKS = os.sysconf("SC_CLK_TCK")
 VERL_MARKER = "tensordict/_C"  # mapped by every process that imported verl (verl imports tensordict)
-PLUGIN_ENV = {
-    "VERL_USE_EXTERNAL_MODULES": "dissect_lrm.trainer.plugin",
-    "VERL_PLATFORM": "cpu",
-    "VERL_ENGINE_DEVICE": "cuda",
-}
 
 
 @dataclass
 class Process:
-    pid: int
     kind: str
     cpu_s: float = 0.0
     loaded_verl: bool = False
+    maps_read_at_cpu_s: float = -1.0  # /proc/PID/maps is re-read only once the process has run since
+
+
+def worker_env() -> dict[str, str]:
+    """The environment our entry point gives verl's workers in a CPU run (plugin and platform switches)."""
+    return runtime_env_vars(OmegaConf.create({"trainer": {"device": "cpu"}, "reward": {"num_workers": 1}}))
 
 
 def machine_busy_s() -> float:
@@ -56,8 +59,10 @@ def machine_busy_s() -> float:
     return (sum(values) - values[3] - values[4]) / TICKS
 
 
-def children_of() -> dict[int, list[int]]:
+def process_table() -> tuple[dict[int, list[int]], dict[int, list[str]]]:
+    """Children of every pid, and each pid's /proc/PID/stat fields after the command name."""
     tree: dict[int, list[int]] = defaultdict(list)
+    stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -65,8 +70,9 @@ def children_of() -> dict[int, list[int]]:
                     fields = handle.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
+            stats[int(entry)] = fields
             tree[int(fields[1])].append(int(entry))
-    return tree
+    return tree, stats
 
 
 def kind_of(cmdline: list[str]) -> str:
@@ -101,26 +107,25 @@ class Sampler(threading.Thread):
         self.sample()
 
     def sample(self) -> None:
-        tree = children_of()
+        tree, stats = process_table()
         stack = list(tree.get(os.getpid(), []))
         while stack:
             pid = stack.pop()
             stack.extend(tree.get(pid, []))
+            fields = stats[pid]
             try:
-                with open(f"/proc/{pid}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
                 with open(f"/proc/{pid}/cmdline") as handle:
                     cmdline = [p for p in handle.read().split("\0") if p]
             except OSError:
                 continue
             cpu = (int(fields[11]) + int(fields[12])) / TICKS
-            key = (pid, int(fields[19]))
             kind = kind_of(cmdline)
-            process = self.seen.setdefault(key, Process(pid, kind))
+            process = self.seen.setdefault((pid, int(fields[19])), Process(kind))
             if cmdline and cmdline[0].startswith("ray::") and kind != "ray worker (idle)":
                 process.kind = kind  # a Ray worker is named after the actor it hosts once it has one
             process.cpu_s = max(process.cpu_s, cpu)
-            if not process.loaded_verl:
+            if not process.loaded_verl and cpu > process.maps_read_at_cpu_s:
+                process.maps_read_at_cpu_s = cpu
                 try:
                     with open(f"/proc/{pid}/maps") as handle:
                         process.loaded_verl = VERL_MARKER in handle.read()
@@ -162,7 +167,7 @@ def main() -> None:
     kit = build_tiny_kit(root / "kit", train_size=256, val_size=32, warm_start_steps=300)
     cores = os.cpu_count() or 1
     plain = import_cost({}, args.repeats)
-    plugged = import_cost(PLUGIN_ENV, args.repeats)
+    plugged = import_cost(worker_env(), args.repeats)
 
     sampler = Sampler(args.interval_s)
     load_before = os.getloadavg()[0]

@@ -15,7 +15,7 @@ from dissect_lrm.trainer import main
 def clean_environ(monkeypatch):
     saved = dict(os.environ)  # prepare_environment also sets the driver's own environment
     for name in (*main.PASSTHROUGH_ENV, "VERL_PLATFORM", "VERL_ENGINE_DEVICE", "VERL_USE_EXTERNAL_MODULES"):
-        monkeypatch.delenv(name, raising=False)
+        os.environ.pop(name, None)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     yield monkeypatch
     os.environ.clear()
